@@ -1,0 +1,209 @@
+"""Tables and connections. The database, not Redis, is the record of every URL.
+
+``urls`` holds one row per canonical URL with its state, attempts, last error
+and the current stage's output (``payload``, compressed), so messages through
+Redis carry only a row id and a lost message can be re-enqueued from here.
+``url_events`` is each URL's state history; ``items`` and ``tags`` are what
+users query. Works on PostgreSQL (deployment) and SQLite (embedded default).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import zlib
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
+                        TypeDecorator, create_engine, event)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+from .errors import DatabaseUnavailable
+from .settings import get_settings
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on both databases (SQLite drops the zone; we put it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class UrlRecord(Base):
+    __tablename__ = "urls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    canonical_url: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    events: Mapped[list["UrlEvent"]] = relationship(order_by="UrlEvent.id", cascade="all, delete-orphan")
+
+    __table_args__ = (Index("ix_urls_state_updated", "state", "updated_at"),)
+
+
+class UrlEvent(Base):
+    __tablename__ = "url_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url_id: Mapped[int] = mapped_column(ForeignKey("urls.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    state: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class Item(Base):
+    __tablename__ = "items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    canonical_url: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(16))
+    published_at: Mapped[str | None] = mapped_column(String(40))
+    author: Mapped[str | None] = mapped_column(Text)
+    site_name: Mapped[str | None] = mapped_column(Text)
+    credit: Mapped[str | None] = mapped_column(Text)
+    keywords: Mapped[list] = mapped_column(JSONType, default=list)
+    removed: Mapped[list] = mapped_column(JSONType, default=list)
+    fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+    tags: Mapped[list["TagRecord"]] = relationship(order_by="TagRecord.id", cascade="all, delete-orphan")
+
+
+class TagRecord(Base):
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str] = mapped_column(String(255))
+    score: Mapped[float] = mapped_column(Float)
+    evidence: Mapped[list] = mapped_column(JSONType, default=list)
+
+    __table_args__ = (Index("ix_tags_kind_value", "kind", "value", "item_id"),)
+
+
+def insert_unless_exists(session: Session, model: type[Base], key: str, **values) -> bool:
+    """``INSERT … ON CONFLICT (key) DO NOTHING`` on either database; True when the row was created."""
+    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=[key]).returning(model.id)
+    return session.execute(statement).first() is not None
+
+
+def pack(data: dict) -> bytes:
+    """Compressed JSON for ``urls.payload``: a 100 KB page shrinks about fivefold."""
+    return zlib.compress(json.dumps(data, ensure_ascii=False).encode("utf-8"), 3)
+
+
+def unpack(blob: bytes) -> dict:
+    return json.loads(zlib.decompress(blob).decode("utf-8"))
+
+
+_engines: dict[str, Engine] = {}
+
+
+def get_engine(database_url: str | None = None) -> Engine:
+    """One engine per URL per process; SQLite gets WAL and a busy timeout so several workers can write."""
+    url = database_url or get_settings().database_url
+    if url not in _engines:
+        if url.startswith("sqlite"):
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        _engines[url] = engine
+    return _engines[url]
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def forget_engines() -> None:
+    """Drop pooled connections inherited across fork (each worker process opens its own)."""
+    for engine in _engines.values():
+        engine.dispose(close=False)
+    _engines.clear()
+
+
+_sessionmakers: dict[str, sessionmaker] = {}
+
+
+@contextlib.contextmanager
+def session_scope(database_url: str | None = None) -> Iterator[Session]:
+    """A transaction: commits on success, rolls back on error; "database down" becomes DatabaseUnavailable."""
+    engine = get_engine(database_url)
+    maker = _sessionmakers.get(str(engine.url))
+    if maker is None or maker.kw["bind"] is not engine:
+        maker = _sessionmakers[str(engine.url)] = sessionmaker(bind=engine, expire_on_commit=False)
+    session = maker()
+    try:
+        yield session
+        session.commit()
+    except OperationalError as exc:
+        session.rollback()
+        if _is_connection_problem(exc):
+            raise DatabaseUnavailable(f"database unavailable: {exc.orig}") from exc
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _is_connection_problem(exc: DBAPIError) -> bool:
+    return exc.connection_invalidated or "could not connect" in str(exc.orig) or "locked" in str(exc.orig) \
+        or "terminating connection" in str(exc.orig) or "server closed" in str(exc.orig) \
+        or "Connection refused" in str(exc.orig)
+
+
+def migrate(database_url: str | None = None) -> None:
+    """Bring the schema to the newest Alembic revision (safe to run on every start)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.set_main_option("sqlalchemy.url", (database_url or get_settings().database_url).replace("%", "%%"))
+    command.upgrade(config, "head")
