@@ -146,7 +146,9 @@ def get_engine(database_url: str | None = None) -> Engine:
             engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+            # A fetch worker runs MIRSAD_FETCH_CONCURRENCY threads; none should wait for a connection.
+            engine = create_engine(url, pool_pre_ping=True, pool_size=5,
+                                   max_overflow=max(5, get_settings().fetch_concurrency))
         _engines[url] = engine
     return _engines[url]
 

@@ -52,6 +52,8 @@ class Settings:
     max_redirects: int = field(default=5, metadata={"doc": "Redirect hops followed before giving up."})
     user_agent: str = field(default="Mirsad/0.1 (+https://github.com/mirsad; news ingest)",
                             metadata={"doc": "User-Agent header sent with every request."})
+    min_text_chars: int = field(
+        default=50, metadata={"doc": "Shortest extracted body accepted as an article; less is an empty extraction."})
     fetch_concurrency: int = field(default=16, metadata={"doc": "Requests in flight per fetch worker (threads)."})
     process_concurrency: int = field(
         default_factory=lambda: os.cpu_count() or 2,

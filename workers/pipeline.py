@@ -1,0 +1,101 @@
+"""The pipeline's topology, declared in one place: stages, their queues and the states they move.
+
+Each stage reads its input from the URL's ledger row (the previous stage's
+output) and returns its own output; Celery tasks (``tasks.py``) and the
+in-process path (``mirsad extract``, the benchmark) both walk this list, so
+the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from .classify import classify
+from .clean import clean
+from .document import Document
+from .fetch import FetchResult, fetch
+from .ledger import Claim
+from .store import store
+from .strip import strip
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One hop: runs on URLs in state ``takes``, leaves them in ``gives``, consumes queue ``queue``."""
+
+    name: str
+    takes: str
+    gives: str
+    run: Callable[[Claim], dict]
+    persist: Callable[[Session, Claim, dict], int] | None = None
+
+    @property
+    def queue(self) -> str:
+        return self.name
+
+    @property
+    def task_name(self) -> str:
+        return f"mirsad.{self.name}"
+
+
+def fetch_stage(claim: Claim) -> dict:
+    return fetch(claim.url).to_dict()
+
+
+def clean_stage(claim: Claim) -> dict:
+    page = FetchResult.from_dict(claim.payload)
+    return clean(page.html, url=page.final_url, fetched_at=page.fetched_at).to_dict()
+
+
+def strip_stage(claim: Claim) -> dict:
+    return strip(Document.from_dict(claim.payload)).to_dict()
+
+
+def classify_stage(claim: Claim) -> dict:
+    return tag_document(Document.from_dict(claim.payload)).to_dict()
+
+
+def store_stage(claim: Claim) -> dict:
+    return claim.payload
+
+
+def persist_item(session: Session, claim: Claim, output: dict) -> int:
+    return store(session, claim.url_hash, claim.url, Document.from_dict(output))
+
+
+def tag_document(document: Document) -> Document:
+    """The Document with its tags, and its language set from the language tag when there is one."""
+    tags = classify(document)
+    language = next((t.value for t in tags if t.kind == "language"), document.language)
+    return document.replace(tags=tags, language=language)
+
+
+def topology() -> tuple[Stage, ...]:
+    """fetch → clean → strip → classify → store; fetch is I/O-bound, the rest CPU-bound."""
+    return (
+        Stage("fetch", takes="queued", gives="fetched", run=fetch_stage),
+        Stage("clean", takes="fetched", gives="cleaned", run=clean_stage),
+        Stage("strip", takes="cleaned", gives="stripped", run=strip_stage),
+        Stage("classify", takes="stripped", gives="classified", run=classify_stage),
+        Stage("store", takes="classified", gives="stored", run=store_stage, persist=persist_item),
+    )
+
+
+STAGES = topology()
+STAGE_FOR_STATE = {stage.takes: stage for stage in STAGES}
+NEXT_STAGE = {stage.name: STAGE_FOR_STATE.get(stage.gives) for stage in STAGES}
+IO_QUEUES = ("fetch",)
+CPU_QUEUES = tuple(stage.queue for stage in STAGES if stage.queue not in IO_QUEUES) + ("maintenance",)
+
+
+def extract(html: str, url: str | None = None, fetched_at: str | None = None) -> Document:
+    """clean → strip → classify in this process: no queue, no database (``mirsad extract``)."""
+    return tag_document(strip(clean(html, url=url, fetched_at=fetched_at)))
+
+
+def extract_text(text: str) -> Document:
+    """strip → classify on already extracted plain text, such as the output of another extractor."""
+    return tag_document(strip(Document(text=text)))
