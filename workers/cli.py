@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker = command("worker", cmd_worker, "Run one Celery worker (scale out by running more).")
     worker.add_argument("--queues", help="comma-separated queues (default: all)")
     worker.add_argument("--concurrency", type=int, help="threads (fetch) or processes (others)")
+    worker.add_argument("--pool", choices=["prefork", "threads", "solo"],
+                        help="default: threads for the fetch queue alone, prefork otherwise")
     command("beat", cmd_beat, "Run the scheduler (the reconciler); run exactly one per deployment.")
     command("migrate", cmd_migrate, "Bring the database schema to the newest revision.")
 
@@ -110,13 +113,16 @@ def cmd_worker(args) -> int:
     settings = get_settings()
     queues = args.queues.split(",") if args.queues else list(IO_QUEUES + CPU_QUEUES)
     io_only = set(queues) <= set(IO_QUEUES)
-    argv = ["worker", "--queues", ",".join(queues), "--loglevel", settings.log_level,
-            "--hostname", f"{'fetch' if io_only else 'process'}-%h-{','.join(queues)[:20]}@%h"]
-    if io_only:  # many requests in flight: threads, and a few messages prefetched per thread
-        argv += ["--pool", "threads", "--concurrency", str(args.concurrency or settings.fetch_concurrency),
-                 "--prefetch-multiplier", "2"]
-    else:
-        argv += ["--pool", "prefork", "--concurrency", str(args.concurrency or settings.process_concurrency)]
+    pool = args.pool or ("threads" if io_only else "prefork")
+    argv = ["worker", "--queues", ",".join(queues), "--loglevel", settings.log_level, "--pool", pool,
+            "--hostname", f"{'fetch' if io_only else 'process'}-{os.getpid()}@%h"]
+    if pool == "threads":  # many requests in flight, and a few messages prefetched per thread
+        argv += ["--concurrency", str(args.concurrency or settings.fetch_concurrency), "--prefetch-multiplier", "2"]
+    elif pool == "prefork":
+        argv += ["--concurrency", str(args.concurrency or settings.process_concurrency)]
+    if not io_only:
+        from .pipeline import warm_up
+        warm_up()
     app.worker_main(argv)
     return 0
 

@@ -20,7 +20,7 @@ from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Index, Integer, Large
                         TypeDecorator, create_engine, event)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
@@ -116,29 +116,35 @@ class TagRecord(Base):
     __table_args__ = (Index("ix_tags_kind_value", "kind", "value", "item_id"),)
 
 
-def insert_unless_exists(session: Session, model: type[Base], key: str, **values) -> bool:
-    """``INSERT … ON CONFLICT (key) DO NOTHING`` on either database; True when the row was created."""
+def insert_unless_exists(session: Session, model: type[Base], key: str, **values) -> int | None:
+    """``INSERT … ON CONFLICT (key) DO NOTHING`` on either database; the new row's id, or None if it existed."""
     insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
     statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=[key]).returning(model.id)
-    return session.execute(statement).first() is not None
+    return session.execute(statement).scalar()
 
 
 def pack(data: dict) -> bytes:
     """Compressed JSON for ``urls.payload``: a 100 KB page shrinks about fivefold."""
-    return zlib.compress(json.dumps(data, ensure_ascii=False).encode("utf-8"), 3)
+    return zlib.compress(json.dumps(data, ensure_ascii=False).encode("utf-8"), 1)
 
 
 def unpack(blob: bytes) -> dict:
     return json.loads(zlib.decompress(blob).decode("utf-8"))
 
 
-_engines: dict[str, Engine] = {}
+_engines: dict[tuple[str, bool], Engine] = {}
 
 
-def get_engine(database_url: str | None = None) -> Engine:
-    """One engine per URL per process; SQLite gets WAL and a busy timeout so several workers can write."""
+def get_engine(database_url: str | None = None, durable: bool = True) -> Engine:
+    """One engine per URL per process; SQLite gets WAL and a busy timeout so several workers can write.
+
+    ``durable=False`` (stage tasks) commits on PostgreSQL without waiting for the WAL flush: every
+    ledger move is idempotent and the reconciler resumes a URL from whatever state survived, so a
+    crash can only make a stage run again. Pushes stay durable: the user was told "accepted".
+    """
     url = database_url or get_settings().database_url
-    if url not in _engines:
+    key = (url, durable or url.startswith("sqlite"))
+    if key not in _engines:
         if url.startswith("sqlite"):
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
@@ -147,10 +153,12 @@ def get_engine(database_url: str | None = None) -> Engine:
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
             # A fetch worker runs MIRSAD_FETCH_CONCURRENCY threads; none should wait for a connection.
-            engine = create_engine(url, pool_pre_ping=True, pool_size=5,
-                                   max_overflow=max(5, get_settings().fetch_concurrency))
-        _engines[url] = engine
-    return _engines[url]
+            # No pre-ping (a round trip per transaction): a dropped connection surfaces as
+            # DatabaseUnavailable, the pool is invalidated, and the task retries on a fresh one.
+            engine = create_engine(url, pool_size=5, max_overflow=max(5, get_settings().fetch_concurrency),
+                                   connect_args={} if durable else {"options": "-c synchronous_commit=off"})
+        _engines[key] = engine
+    return _engines[key]
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -166,32 +174,45 @@ def forget_engines() -> None:
     for engine in _engines.values():
         engine.dispose(close=False)
     _engines.clear()
+    _sessionmakers.clear()
 
 
-_sessionmakers: dict[str, sessionmaker] = {}
+_sessionmakers: dict[Engine, sessionmaker] = {}
 
 
 @contextlib.contextmanager
-def session_scope(database_url: str | None = None) -> Iterator[Session]:
+def session_scope(database_url: str | None = None, durable: bool = True) -> Iterator[Session]:
     """A transaction: commits on success, rolls back on error; "database down" becomes DatabaseUnavailable."""
-    engine = get_engine(database_url)
-    maker = _sessionmakers.get(str(engine.url))
-    if maker is None or maker.kw["bind"] is not engine:
-        maker = _sessionmakers[str(engine.url)] = sessionmaker(bind=engine, expire_on_commit=False)
-    session = maker()
-    try:
+    engine = get_engine(database_url, durable)
+    maker = _sessionmakers.get(engine)
+    if maker is None:
+        maker = _sessionmakers[engine] = sessionmaker(bind=engine, expire_on_commit=False)
+    with _unavailable_as_retryable(), maker.begin() as session:
         yield session
-        session.commit()
+
+
+@contextlib.contextmanager
+def step_scope(database_url: str | None = None) -> Iterator[Connection]:
+    """A connection for one ledger step of a stage task: autocommit on PostgreSQL, where every step is
+    a single statement (no BEGIN/COMMIT round trips), a short transaction on SQLite."""
+    engine = get_engine(database_url, durable=False)
+    with _unavailable_as_retryable():
+        if engine.dialect.name == "postgresql":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                yield connection
+        else:
+            with engine.begin() as connection:
+                yield connection
+
+
+@contextlib.contextmanager
+def _unavailable_as_retryable() -> Iterator[None]:
+    try:
+        yield
     except OperationalError as exc:
-        session.rollback()
         if _is_connection_problem(exc):
             raise DatabaseUnavailable(f"database unavailable: {exc.orig}") from exc
         raise
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def _is_connection_problem(exc: DBAPIError) -> bool:

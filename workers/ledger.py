@@ -16,11 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, Text, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from .db import UrlEvent, UrlRecord, insert_unless_exists, pack, unpack, utcnow
 from .urls import canonicalize, url_hash
+
+URLS = UrlRecord.__table__
+EVENTS = UrlEvent.__table__
+Executor = Session | Connection
 
 ACTIVE_STATES = ("queued", "fetched", "cleaned", "stripped", "classified")
 FINAL_STATES = ("stored", "failed", "dead")
@@ -50,79 +54,94 @@ def register(session: Session, url: str) -> Registration:
     canonical = canonicalize(url)
     key = url_hash(canonical)
     now = utcnow()
-    created = insert_unless_exists(session, UrlRecord, "url_hash", url_hash=key, url=url.strip(),
-                                   canonical_url=canonical, state="queued", attempts=0, created_at=now, updated_at=now)
-    record = session.execute(select(UrlRecord.id, UrlRecord.state).where(UrlRecord.url_hash == key)).one()
-    if created:
-        session.add(UrlEvent(url_id=record.id, state="queued", attempt=0, at=now, detail=url.strip()))
-    return Registration(record.id, canonical, created, record.state)
+    new_id = insert_unless_exists(session, UrlRecord, "url_hash", url_hash=key, url=url.strip(),
+                                  canonical_url=canonical, state="queued", attempts=0, created_at=now, updated_at=now)
+    if new_id is not None:
+        session.execute(insert(EVENTS).values(url_id=new_id, state="queued", attempt=0, at=now, detail=url.strip()))
+        return Registration(new_id, canonical, True, "queued")
+    known = session.execute(select(URLS.c.id, URLS.c.state).where(URLS.c.url_hash == key)).one()
+    return Registration(known.id, canonical, False, known.state)
 
 
-def begin(session: Session, url_id: int, expected_state: str, max_attempts: int) -> Claim | None:
-    """Count an attempt at the stage that takes ``expected_state``; None when the URL moved on or is now dead."""
-    bumped = session.execute(
-        update(UrlRecord).where(UrlRecord.id == url_id, UrlRecord.state == expected_state)
-        .values(attempts=UrlRecord.attempts + 1, updated_at=utcnow())).rowcount
-    if not bumped:
+def begin(db: Executor, url_id: int, expected_state: str, max_attempts: int) -> Claim | None:
+    """Count an attempt at the stage that takes ``expected_state``; None when the URL moved on or is now dead.
+
+    One statement, so it needs no transaction of its own.
+    """
+    row = db.execute(
+        update(URLS).where(URLS.c.id == url_id, URLS.c.state == expected_state)
+        .values(attempts=URLS.c.attempts + 1, updated_at=utcnow())
+        .returning(URLS.c.url, URLS.c.url_hash, URLS.c.attempts, URLS.c.payload, URLS.c.last_error)).first()
+    if row is None:
         return None
-    record = session.get(UrlRecord, url_id, populate_existing=True)
-    if record.attempts > max_attempts:
-        _move(session, record, "dead", f"gave up after {max_attempts} attempts; last error: "
-                                       f"{record.last_error or 'the worker died during the stage'}")
+    if row.attempts > max_attempts:
+        _transition(db, url_id, expected_state, row.attempts, "dead",
+                    f"gave up after {max_attempts} attempts; last error: "
+                    f"{row.last_error or 'the worker died during the stage'}")
         return None
-    return Claim(record.id, record.url, record.url_hash, record.attempts,
-                 unpack(record.payload) if record.payload else None)
+    return Claim(url_id, row.url, row.url_hash, row.attempts, unpack(row.payload) if row.payload else None)
 
 
-def advance(session: Session, claim: Claim, from_state: str, to_state: str, payload: dict | None,
+def advance(db: Executor, claim: Claim, from_state: str, to_state: str, payload: dict | None,
             item_id: int | None = None) -> bool:
     """Move to the next state with the stage's output; False when another run got there first."""
-    values = {"state": to_state, "attempts": 0, "last_error": None, "updated_at": utcnow(),
-              "payload": pack(payload) if payload is not None else None}
+    values = {"attempts": 0, "last_error": None, "payload": pack(payload) if payload is not None else None}
     if item_id is not None:
         values["item_id"] = item_id
-    moved = session.execute(update(UrlRecord).where(UrlRecord.id == claim.url_id, UrlRecord.state == from_state)
-                            .values(**values)).rowcount == 1
-    if moved:
-        session.add(UrlEvent(url_id=claim.url_id, state=to_state, attempt=claim.attempt))
-    return moved
+    return _transition(db, claim.url_id, from_state, claim.attempt, to_state, None, **values)
 
 
-def fail(session: Session, claim: Claim, from_state: str, reason: str) -> None:
+def fail(db: Executor, claim: Claim, from_state: str, reason: str) -> None:
     """A permanent failure: the URL ends ``failed`` with the reason."""
-    record = session.get(UrlRecord, claim.url_id, populate_existing=True)
-    if record is not None and record.state == from_state:
-        _move(session, record, "failed", reason)
+    _transition(db, claim.url_id, from_state, claim.attempt, "failed", reason)
 
 
-def note_retry(session: Session, claim: Claim, from_state: str, reason: str, max_attempts: int) -> bool:
+def note_retry(db: Executor, claim: Claim, from_state: str, reason: str, max_attempts: int) -> bool:
     """Record a retryable failure; True when another attempt is allowed, False when the URL is now dead."""
-    record = session.get(UrlRecord, claim.url_id, populate_existing=True)
-    if record is None or record.state != from_state:
+    if claim.attempt >= max_attempts:
+        _transition(db, claim.url_id, from_state, claim.attempt, "dead",
+                    f"gave up after {claim.attempt} attempts; last error: {reason}")
         return False
-    if record.attempts >= max_attempts:
-        _move(session, record, "dead", f"gave up after {record.attempts} attempts; last error: {reason}")
-        return False
-    record.last_error = reason
-    record.updated_at = utcnow()
-    session.add(UrlEvent(url_id=record.id, state=from_state, attempt=record.attempts, detail=f"retry: {reason}"))
-    return True
+    return _transition(db, claim.url_id, from_state, claim.attempt, from_state, f"retry: {reason}",
+                       last_error=reason)
 
 
-def stuck(session: Session, older_than: timedelta, limit: int = 500) -> list[tuple[int, str]]:
+def stuck(db: Executor, older_than: timedelta, limit: int = 500) -> list[tuple[int, str]]:
     """(id, state) of URLs in a non-final state untouched for longer than ``older_than``, oldest first."""
     cutoff = utcnow() - older_than
-    rows = session.execute(select(UrlRecord.id, UrlRecord.state)
-                           .where(UrlRecord.state.in_(ACTIVE_STATES), UrlRecord.updated_at < cutoff)
-                           .order_by(UrlRecord.updated_at).limit(limit))
+    rows = db.execute(select(URLS.c.id, URLS.c.state)
+                      .where(URLS.c.state.in_(ACTIVE_STATES), URLS.c.updated_at < cutoff)
+                      .order_by(URLS.c.updated_at).limit(limit))
     return [(row.id, row.state) for row in rows]
 
 
-def touch(session: Session, url_id: int, state: str, detail: str) -> None:
+def touch(db: Executor, url_id: int, state: str, detail: str) -> None:
     """Mark a URL as handled now (so the reconciler leaves it alone for another period) and log why."""
-    session.execute(update(UrlRecord).where(UrlRecord.id == url_id, UrlRecord.state == state)
-                    .values(updated_at=utcnow()))
-    session.add(UrlEvent(url_id=url_id, state=state, detail=detail))
+    _transition(db, url_id, state, None, state, detail)
+
+
+def _transition(db: Executor, url_id: int, from_state: str, attempt: int | None, to_state: str,
+                detail: str | None, **values) -> bool:
+    """Move a URL from ``from_state`` and log the event; False when it was no longer in ``from_state``.
+
+    On PostgreSQL the update and the event are one statement (a data-modifying CTE), so a stage's
+    ledger work is two round trips in all; SQLite runs the two statements in the caller's transaction.
+    """
+    now = utcnow()
+    if to_state in FINAL_STATES:
+        values = {"payload": None, "last_error": detail, **values}
+    moved = (update(URLS).where(URLS.c.id == url_id, URLS.c.state == from_state)
+             .values(state=to_state, updated_at=now, **values))
+    event = {"state": literal(to_state), "at": literal(now, UrlEvent.at.type),
+             "attempt": literal(attempt if attempt is not None else 0), "detail": literal(detail, Text())}
+    if (db.bind if isinstance(db, Session) else db).dialect.name == "postgresql":
+        step = moved.returning(URLS.c.id).cte("moved")
+        statement = insert(EVENTS).from_select(["url_id", *event], select(step.c.id, *event.values()))
+        return db.execute(statement.returning(EVENTS.c.url_id)).first() is not None
+    if db.execute(moved).rowcount != 1:
+        return False
+    db.execute(insert(EVENTS).values(url_id=url_id, state=to_state, at=now, attempt=attempt or 0, detail=detail))
+    return True
 
 
 def counts_by_state(session: Session) -> dict[str, int]:
@@ -139,11 +158,3 @@ def find(session: Session, url_or_id: str) -> UrlRecord | None:
     if url_or_id.isdigit():
         return session.get(UrlRecord, int(url_or_id))
     return session.scalar(select(UrlRecord).where(UrlRecord.url_hash == url_hash(canonicalize(url_or_id))))
-
-
-def _move(session: Session, record: UrlRecord, state: str, reason: str) -> None:
-    record.state = state
-    record.last_error = reason
-    record.payload = None
-    record.updated_at = utcnow()
-    session.add(UrlEvent(url_id=record.id, state=state, attempt=record.attempts, detail=reason))

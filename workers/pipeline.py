@@ -8,16 +8,21 @@ the two cannot drift apart.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from . import ledger
 from .classify import classify
 from .clean import clean
+from .db import session_scope, step_scope
 from .document import Document
+from .errors import PermanentError, RetryableError
 from .fetch import FetchResult, fetch
 from .ledger import Claim
+from .settings import get_settings
 from .store import store
 from .strip import strip
 
@@ -91,6 +96,51 @@ IO_QUEUES = ("fetch",)
 CPU_QUEUES = tuple(stage.queue for stage in STAGES if stage.queue not in IO_QUEUES) + ("maintenance",)
 
 
+@dataclass(frozen=True)
+class StepOutcome:
+    """What one attempt at one stage did: advanced, skipped (nothing to do), failed, retry or dead."""
+
+    outcome: str
+    attempt: int = 0
+    reason: str | None = None
+    retry_after: float | None = None
+    elapsed_ms: float = 0.0
+
+
+def run_step(stage: Stage, url_id: int) -> StepOutcome:
+    """One attempt at ``stage`` for one URL, with the ledger around it; no Celery involved.
+
+    Claims the URL (counting the attempt), runs the pure stage function, then saves its output
+    and moves the state in one step. Database outages propagate as DatabaseUnavailable.
+    """
+    started = time.monotonic()
+    max_attempts = get_settings().max_attempts
+    with step_scope() as step:
+        claim = ledger.begin(step, url_id, stage.takes, max_attempts)
+    if claim is None:
+        return StepOutcome("skipped")
+    try:
+        output = stage.run(claim)
+    except PermanentError as exc:
+        with step_scope() as step:
+            ledger.fail(step, claim, stage.takes, exc.reason)
+        return StepOutcome("failed", claim.attempt, exc.reason)
+    except Exception as exc:  # retryable, or a bug that may not recur: bounded by max_attempts either way
+        reason = exc.reason if isinstance(exc, RetryableError) else f"{type(exc).__name__}: {exc}"
+        with step_scope() as step:
+            again = ledger.note_retry(step, claim, stage.takes, reason, max_attempts)
+        return StepOutcome("retry" if again else "dead", claim.attempt, reason, getattr(exc, "retry_after", None))
+    if stage.persist:  # the item, its tags and the state move commit together
+        with session_scope(durable=False) as session:
+            moved = ledger.advance(session, claim, stage.takes, stage.gives, None,
+                                   stage.persist(session, claim, output))
+    else:
+        with step_scope() as step:
+            moved = ledger.advance(step, claim, stage.takes, stage.gives, output)
+    return StepOutcome("advanced" if moved else "skipped", claim.attempt,
+                       elapsed_ms=(time.monotonic() - started) * 1000)
+
+
 def extract(html: str, url: str | None = None, fetched_at: str | None = None) -> Document:
     """clean → strip → classify in this process: no queue, no database (``mirsad extract``)."""
     return tag_document(strip(clean(html, url=url, fetched_at=fetched_at)))
@@ -99,3 +149,9 @@ def extract(html: str, url: str | None = None, fetched_at: str | None = None) ->
 def extract_text(text: str) -> Document:
     """strip → classify on already extracted plain text, such as the output of another extractor."""
     return tag_document(strip(Document(text=text)))
+
+
+def warm_up() -> None:
+    """Load strip's markers, classify's vocabularies and language model once, before a worker forks its
+    pool: children inherit them instead of each spending a second loading them on its first item."""
+    extract_text("Türkiye ile Libya arasında askeri eğitim anlaşması imzalandı.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from .db import Item, TagRecord, insert_unless_exists, utcnow
@@ -26,11 +26,12 @@ def store(session: Session, url_hash: str, url: str, document: Document) -> int:
         "fetched_at": datetime.fromisoformat(document.fetched_at) if document.fetched_at else None,
         "stored_at": utcnow(),
     }
-    created = insert_unless_exists(session, Item, "url_hash", **values)
-    item_id = session.scalar(select(Item.id).where(Item.url_hash == url_hash))
-    if created:
-        session.add_all(TagRecord(item_id=item_id, kind=t.kind, value=t.value, score=t.score,
-                                  evidence=list(t.evidence)) for t in document.tags)
+    item_id = insert_unless_exists(session, Item, "url_hash", **values)
+    if item_id is None:
+        return session.scalar(select(Item.id).where(Item.url_hash == url_hash))
+    if document.tags:
+        session.execute(insert(TagRecord), [{"item_id": item_id, "kind": t.kind, "value": t.value, "score": t.score,
+                                             "evidence": list(t.evidence)} for t in document.tags])
     return item_id
 
 
