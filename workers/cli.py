@@ -390,13 +390,12 @@ def _print_demo_items(ids: list[int]) -> None:
 def cmd_settings(args) -> int:
     rows = get_settings().describe()
     if args.markdown:
-        defaults = type(get_settings())()
         print("| variable | default | meaning |\n| --- | --- | --- |")
-        for (name, _value, doc), (_n, default, _d) in zip(rows, defaults.describe()):
+        for name, _value, default, doc in rows:
             print(f"| `{name}` | `{default}` | {doc} |")
         return 0
     table = Table("variable", "value", "meaning")
-    for name, value, doc in rows:
+    for name, value, _default, doc in rows:
         table.add_row(name, value, doc)
     out.print(table)
     return 0

@@ -29,12 +29,13 @@ class Settings:
 
     database_url: str = field(
         default_factory=_default_database_url,
-        metadata={"doc": "SQLAlchemy URL of the database; PostgreSQL in deployment "
-                         "(postgresql+psycopg://…). Unset: an SQLite file under $XDG_DATA_HOME/mirsad/."})
+        metadata={"doc": "SQLAlchemy URL of the database; PostgreSQL in deployment (postgresql+psycopg://…).",
+                  "shown": "sqlite:///$XDG_DATA_HOME/mirsad/mirsad.db (~/.local/share/…)"})
     redis_url: str = field(default="redis://localhost:6379/0",
                            metadata={"doc": "Redis URL of the Celery broker."})
     config_dir: Path = field(default=PROJECT_ROOT / "config",
-                             metadata={"doc": "Folder of the YAML files users edit (markers, countries, taxonomy)."})
+                             metadata={"doc": "Folder of the YAML files users edit (markers, countries, taxonomy).",
+                                       "shown": "config/ of the project"})
     allow_private_hosts: str = field(
         default="0",
         metadata={"doc": "1 lets fetch reach loopback/private/reserved addresses (tests and demo only); "
@@ -50,14 +51,15 @@ class Settings:
     total_timeout: float = field(default=60.0, metadata={"doc": "Seconds for a whole fetch, redirects included."})
     max_bytes: int = field(default=10_000_000, metadata={"doc": "Cap on a page's decoded body, enforced while streaming."})
     max_redirects: int = field(default=5, metadata={"doc": "Redirect hops followed before giving up."})
-    user_agent: str = field(default="Mirsad/0.1 (+https://github.com/mirsad; news ingest)",
+    user_agent: str = field(default="Mirsad/0.1 (news ingest)",
                             metadata={"doc": "User-Agent header sent with every request."})
     min_text_chars: int = field(
         default=50, metadata={"doc": "Shortest extracted body accepted as an article; less is an empty extraction."})
     fetch_concurrency: int = field(default=16, metadata={"doc": "Requests in flight per fetch worker (threads)."})
     process_concurrency: int = field(
         default_factory=lambda: os.cpu_count() or 2,
-        metadata={"doc": "Processes per processing worker (clean, strip, classify, store). Default: the number of cores."})
+        metadata={"doc": "Processes per processing worker (clean, strip, classify, store).",
+                  "shown": "the number of cores"})
     visibility_timeout: int = field(
         default=3600, metadata={"doc": "Seconds before Redis hands an unacknowledged message to another worker."})
     log_level: str = field(default="INFO", metadata={"doc": "Log level of workers and CLI."})
@@ -87,10 +89,11 @@ class Settings:
                 raise ValueError(f"{env_name(f.name)}={raw!r} is not a valid {kind.__name__}") from exc
         return cls(**values)
 
-    def describe(self) -> list[tuple[str, str, str]]:
-        """(variable, current value, doc) for every setting."""
-        return [(env_name(f.name), str(getattr(self, f.name)), f.metadata.get("doc", ""))
-                for f in dataclasses.fields(self)]
+    def describe(self) -> list[tuple[str, str, str, str]]:
+        """(variable, current value, default as documented, doc) for every setting."""
+        defaults = type(self)()
+        return [(env_name(f.name), str(getattr(self, f.name)), f.metadata.get("shown", str(getattr(defaults, f.name))),
+                 f.metadata.get("doc", "")) for f in dataclasses.fields(self)]
 
 
 def env_name(field_name: str) -> str:
