@@ -40,7 +40,7 @@ from workers import ledger  # noqa: E402
 from workers.db import UrlRecord, migrate, session_scope  # noqa: E402
 from workers.intake import push  # noqa: E402
 from workers.fetch import fetch  # noqa: E402
-from workers.pipeline import STAGES, extract, run_step  # noqa: E402
+from workers.pipeline import STAGES, extract, run_step, warm_up  # noqa: E402
 from workers.store import store  # noqa: E402
 from workers.urls import canonicalize, url_hash  # noqa: E402
 from workers.settings import get_settings  # noqa: E402
@@ -133,6 +133,7 @@ def main() -> int:
         get_settings.cache_clear()
         try:
             migrate(database_url)
+            warm_up()  # the in-process loops must not pay for loading models inside a timed round
             with open(log_path(), "ab") as log, Stack(env={"MIRSAD_DATABASE_URL": database_url}, log_file=log) as stack:
                 queued(database_url, page_urls(server, 8, "warm-" + uuid.uuid4().hex[:6]), stack)
                 for round_number in range(args.rounds):

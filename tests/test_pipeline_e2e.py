@@ -21,7 +21,7 @@ from tests.conftest import PG_ADMIN
 from tests.fixture_server import FixtureServer
 from workers.db import Item, TagRecord, UrlRecord, forget_engines, migrate, session_scope
 from workers.intake import push
-from workers.stack import SERVICES, Stack, mirsad_command
+from workers.stack import FETCH_WORKER, Stack, mirsad_command
 
 pytestmark = pytest.mark.integration
 
@@ -182,7 +182,7 @@ def test_a_worker_killed_mid_item_loses_nothing_and_stores_once(stack, server):
     os.killpg(fetch_worker.pid, signal.SIGKILL)  # the whole worker, mid-fetch: no chance to ack or requeue
     fetch_worker.wait()
     running.processes["fetch-worker"] = subprocess.Popen(
-        mirsad_command(*SERVICES["fetch-worker"]), env={**os.environ, **env}, stdout=log_file,
+        mirsad_command(*FETCH_WORKER), env={**os.environ, **env}, stdout=log_file,
         stderr=subprocess.STDOUT, start_new_session=True)
     record = wait_final(database_url, [url_id], timeout=60)[url_id]
     assert record.state == "stored", record.last_error

@@ -3,7 +3,7 @@
 from workers.celery_app import TASK_ROUTES, app, reconcile_interval
 from workers.pipeline import CPU_QUEUES, IO_QUEUES, STAGES
 from workers.settings import Settings
-from workers.stack import SERVICES
+from workers.stack import services
 
 
 def registered_tasks() -> set[str]:
@@ -21,7 +21,7 @@ def test_every_route_names_a_real_task():
 
 def test_every_queue_has_a_consumer_in_the_stack():
     consumed = set()
-    for args in SERVICES.values():
+    for args in services(process_workers=2).values():
         if "--queues" in args:
             consumed |= set(args[args.index("--queues") + 1].split(","))
     assert {route["queue"] for route in TASK_ROUTES.values()} <= consumed
@@ -44,3 +44,8 @@ def test_messages_are_json_and_acknowledged_late():
 def test_the_reconciler_runs_often_enough_for_a_short_setting():
     assert reconcile_interval(Settings(reconcile_after=3)) <= 1.0
     assert reconcile_interval(Settings(reconcile_after=600)) <= 150
+
+
+def test_the_stack_runs_one_processing_worker_per_process_slot():
+    names = list(services(process_workers=3))
+    assert names == ["fetch-worker", "process-worker-1", "process-worker-2", "process-worker-3", "beat"]

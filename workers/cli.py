@@ -55,9 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     command("up", cmd_up, "Run a whole stack in the foreground (migrate, workers for every queue, beat).")
     worker = command("worker", cmd_worker, "Run one Celery worker (scale out by running more).")
     worker.add_argument("--queues", help="comma-separated queues (default: all)")
-    worker.add_argument("--concurrency", type=int, help="threads (fetch) or processes (others)")
-    worker.add_argument("--pool", choices=["prefork", "threads", "solo"],
-                        help="default: threads for the fetch queue alone, prefork otherwise")
+    worker.add_argument("--concurrency", type=int, help="threads (threads pool) or processes (prefork pool)")
+    worker.add_argument("--pool", choices=["solo", "threads", "prefork"],
+                        help="default: threads for the fetch queue alone, else solo (one process: run one per core)")
     command("beat", cmd_beat, "Run the scheduler (the reconciler); run exactly one per deployment.")
     command("migrate", cmd_migrate, "Bring the database schema to the newest revision.")
 
@@ -113,14 +113,14 @@ def cmd_worker(args) -> int:
     settings = get_settings()
     queues = args.queues.split(",") if args.queues else list(IO_QUEUES + CPU_QUEUES)
     io_only = set(queues) <= set(IO_QUEUES)
-    pool = args.pool or ("threads" if io_only else "prefork")
+    pool = args.pool or ("threads" if io_only else "solo")
     argv = ["worker", "--queues", ",".join(queues), "--loglevel", settings.log_level, "--pool", pool,
             "--hostname", f"{'fetch' if io_only else 'process'}-{os.getpid()}@%h"]
     if pool == "threads":  # many requests in flight, and a few messages prefetched per thread
         argv += ["--concurrency", str(args.concurrency or settings.fetch_concurrency), "--prefetch-multiplier", "2"]
     elif pool == "prefork":
         argv += ["--concurrency", str(args.concurrency or settings.process_concurrency)]
-    if not io_only:
+    if not io_only:  # before consuming (and before a prefork pool forks, so children inherit it)
         from .pipeline import warm_up
         warm_up()
     app.worker_main(argv)

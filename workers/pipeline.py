@@ -152,6 +152,6 @@ def extract_text(text: str) -> Document:
 
 
 def warm_up() -> None:
-    """Load strip's markers, classify's vocabularies and language model once, before a worker forks its
-    pool: children inherit them instead of each spending a second loading them on its first item."""
+    """Load strip's markers, classify's vocabularies and language model before a worker consumes (and
+    before a prefork pool forks, so children inherit them) instead of spending a second on the first item."""
     extract_text("Türkiye ile Libya arasında askeri eğitim anlaşması imzalandı.")

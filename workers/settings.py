@@ -58,7 +58,7 @@ class Settings:
     fetch_concurrency: int = field(default=16, metadata={"doc": "Requests in flight per fetch worker (threads)."})
     process_concurrency: int = field(
         default_factory=lambda: os.cpu_count() or 2,
-        metadata={"doc": "Processes per processing worker (clean, strip, classify, store).",
+        metadata={"doc": "Processing workers (clean, strip, classify, store) that `mirsad up` starts, one process each.",
                   "shown": "the number of cores"})
     visibility_timeout: int = field(
         default=3600, metadata={"doc": "Seconds before Redis hands an unacknowledged message to another worker."})
