@@ -37,6 +37,7 @@ def test_deployments_refuse_private_hosts_by_default():
 
 
 def test_the_readme_documents_every_setting():
+    """The README's table is `mirsad settings --markdown` pasted in; re-paste it when a setting changes."""
     for name, _value, default, doc in Settings().describe():
-        assert f"| `{name}` | `{default}` | {doc} |" in README, name
+        assert f"| `{name}` | `{default}` | {doc} |" in README, f"{name}: re-paste `mirsad settings --markdown`"
     assert env_name("max_attempts") == "MIRSAD_MAX_ATTEMPTS"

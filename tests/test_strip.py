@@ -317,6 +317,77 @@ def test_dateline_fills_published_at_as_iso_date_or_raw(dateline, iso):
     assert doc.published_at == iso
 
 
+FETCHED_AT = "2024-03-05T12:30:45+00:00"
+
+
+@pytest.mark.parametrize("dateline, iso", [
+    # Arabic months, the common series and the Levantine one, with Arabic-Indic digits
+    ("تاريخ النشر: 15 يناير 2024", "2024-01-15"),
+    ("تاريخ النشر: ٢ فبراير ٢٠٢٤", "2024-02-02"),
+    ("تاريخ النشر: 3 كانون الثاني 2024", "2024-01-03"),
+    ("تاريخ النشر: ١٠ تشرين الأول ٢٠٢٣", "2023-10-10"),
+    ("نشر في: 28 شباط 2024", "2024-02-28"),
+    ("نشر في: 7 أيلول 2023 - 10:15", "2023-09-07"),
+    # Turkish months: "Mart" is March, not a time zone
+    ("Yayınlanma: 1 Mart 2024 Cuma 10:15", "2024-03-01"),
+    ("Giriş: 19 Ağustos 2023", "2023-08-19"),
+    ("Yayın tarihi: 31 Aralık 2023", "2023-12-31"),
+])
+def test_regional_month_names_and_digits(dateline, iso):
+    doc = strip(Document(text="\n".join([dateline, *ARTICLE]), title="Ministers meet"))
+    assert doc.published_at == iso
+    assert rules_of(doc)[dateline] == "marker:dateline"
+
+
+@pytest.mark.parametrize("dateline, iso", [
+    ("تاريخ النشر: منذ ساعتين", "2024-03-05T10:30:00+00:00"),
+    ("تاريخ النشر: منذ 3 ساعات", "2024-03-05T09:30:00+00:00"),
+    ("نشر في: قبل ٥ دقائق", "2024-03-05T12:25:00+00:00"),
+    ("نشر في: منذ يومين", "2024-03-03"),
+    ("Yayınlanma: 2 saat önce", "2024-03-05T10:30:00+00:00"),
+    ("Yayınlanma: 3 gün önce", "2024-03-02"),
+    ("Yayınlanma: dün", "2024-03-04"),
+    ("Published: 3 hours ago", "2024-03-05T09:30:00+00:00"),
+    ("Published: an hour ago", "2024-03-05T11:30:00+00:00"),
+    ("Published: 1 week ago", "2024-02-27"),
+    ("Published: yesterday", "2024-03-04"),
+])
+def test_relative_dates_count_back_from_the_fetch_time(dateline, iso):
+    doc = strip(Document(text="\n".join([dateline, *ARTICLE]), title="Ministers meet", fetched_at=FETCHED_AT))
+    assert doc.published_at == iso
+
+
+def test_a_relative_date_without_a_fetch_time_is_kept_as_written():
+    doc = strip(Document(text="\n".join(["Published: 3 hours ago", *ARTICLE]), title="Ministers meet"))
+    assert doc.published_at == "3 hours ago"
+
+
+@pytest.mark.parametrize("line, iso", [
+    ("منذ ساعتين", "2024-03-05T10:30:00+00:00"),
+    ("2 saat önce", "2024-03-05T10:30:00+00:00"),
+    ("3 hours ago", "2024-03-05T09:30:00+00:00"),
+    ("1 Mart 2024", "2024-03-01"),
+    ("الأحد ٣ آذار ٢٠٢٤", "2024-03-03"),
+    ("الجمعة 1 مارس 2024 - 10:15", "2024-03-01"),
+    ("Friday, 1 March 2024, 10:15 GMT", "2024-03-01"),
+])
+def test_a_line_that_is_only_a_date_goes_into_published_at(line, iso):
+    doc = strip(Document(text="\n".join([line, *ARTICLE]), title="Ministers meet", fetched_at=FETCHED_AT))
+    assert (doc.published_at, rules_of(doc)) == (iso, {line: "marker:date-line"})
+    assert body_lines(doc) == ARTICLE
+
+
+@pytest.mark.parametrize("line", [
+    "March 2024",                               # no day: not a date this rule can read
+    "Talks resume 1 March 2024",                # words besides the date: a headline or a sentence
+    "Two hours",                                # a duration, not a time before the fetch
+])
+def test_lines_that_are_more_or_less_than_a_date_are_not_datelines(line):
+    doc = strip(Document(text="\n".join([*ARTICLE[:2], line, ARTICLE[2]]), title="Ministers meet",
+                         fetched_at=FETCHED_AT))
+    assert line in body_lines(doc) and doc.published_at is None
+
+
 def test_metadata_already_known_is_not_overwritten():
     text = "\n".join(["By Jane Doe", "Published: March 1, 2024", *ARTICLE, "Source: Reuters", "Tags: Libya"])
     known = Document(text=text, title="Ministers meet", author="John Roe", published_at="2024-02-29",

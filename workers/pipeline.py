@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from . import ledger
+from . import ledger, sites
 from .classify import classify
 from .clean import clean
 from .db import session_scope, step_scope
@@ -25,6 +25,7 @@ from .ledger import Claim
 from .settings import get_settings
 from .store import store
 from .strip import strip
+from .urls import site_of
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,14 @@ def clean_stage(claim: Claim) -> dict:
 
 
 def strip_stage(claim: Claim) -> dict:
-    return strip(Document.from_dict(claim.payload)).to_dict()
+    """Strip with what the site has taught: its lines seen in other articles go, and this
+    article's lines are counted for the articles to come (shared by all workers in the database)."""
+    document = Document.from_dict(claim.payload)
+    site = site_of(document.url or claim.url)
+    with session_scope(durable=False) as session:
+        learned = sites.observe(session, site, claim.url_hash, document.text.split("\n"),
+                                get_settings().site_line_min_articles)
+    return strip(document, site_lines=learned).to_dict()
 
 
 def classify_stage(claim: Claim) -> dict:

@@ -55,6 +55,9 @@ class Settings:
                             metadata={"doc": "User-Agent header sent with every request."})
     min_text_chars: int = field(
         default=50, metadata={"doc": "Shortest extracted body accepted as an article; less is an empty extraction."})
+    site_line_min_articles: int = field(
+        default=3, metadata={"doc": "Distinct articles of one site a short line must appear in before strip removes it "
+                                    "from that site's later articles as learned boilerplate."})
     fetch_concurrency: int = field(default=16, metadata={"doc": "Requests in flight per fetch worker (threads)."})
     process_concurrency: int = field(
         default_factory=lambda: os.cpu_count() or 2,

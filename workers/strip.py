@@ -6,14 +6,19 @@ Two kinds of evidence, because extractors leave both kinds of residue:
   prompts, comment forms, tag/source/date lines, "read also" blocks — matched on folded text
   so spelling variants meet one rule;
 * layout: the site name, section and headline before the first body paragraph, and teasers or
-  an author box after the last one, are told apart by their shape, since no list can name them.
+  an author box after the last one, are told apart by their shape, since no list can name them;
+* the site's own habits: lines it repeats across its articles (learned in ``sites.py``, passed
+  in as fingerprints so strip stays a pure function), and extra markers from its entry in
+  ``config/overrides.yaml``.
 
 Every removed line is recorded with its rule so a user can see why it went, and the lines that
-carry metadata (dateline, source, tags, byline) fill the document's empty fields on the way.
+carry metadata (dateline, source, tags, byline) fill the document's empty fields on the way;
+dates are read in their regional forms (``config/dates.yaml``), relative ones against the fetch time.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -23,8 +28,11 @@ from pathlib import Path
 import yaml
 
 from .document import Document, RemovedLine
+from .overrides import override_for, sources_path
 from .settings import get_settings
+from .sites import line_fingerprint
 from .textnorm import fold, fold_words
+from .urls import site_of
 
 MATCH_MODES = ("heading", "label", "prefix", "contains", "only")
 FILLABLE_FIELDS = ("keywords", "credit", "published_at", "author")
@@ -37,6 +45,8 @@ BYLINE_MAX_WORDS = 4
 BIO_MAX_WORDS = 12
 KEYWORD_MAX_WORDS = 4
 TRAILING_MAX_LINES = 6    # more short lines than this after the body are a list, not teasers
+DATE_LINE_MAX_WORDS = 12  # "Friday, 1 March 2024, 10:15 GMT" and the like
+DAY_SECONDS = 86_400
 BLOCK_CUT_SHARE = 2 / 3   # share of the body that must come before a block starter for it to cut
 FOOTER_CUT_SHARE = 1 / 2  # the same for a starter that is itself a footer line
 
@@ -46,6 +56,7 @@ _SENTENCE_END = re.compile(r"[.。۔][\"'”’»)\]]*$")
 _BULLET = re.compile(r"^[-–•*·▪►◦]\s|^\d{1,2}[.)]\s")
 _KEYWORD_SEPARATORS = re.compile(r"[,،;؛|#•]")
 _DIGIT = re.compile(r"\d")
+_NUMBER = re.compile(r"\d+(?:st|nd|rd|th)?")
 # "ANKARA (AA) - …" at the start of the body, "… (İLKHA)" at its end: the agency that wrote it.
 _LEADING_AGENCY = re.compile(r"^[^()]{0,60}?\((?P<agency>[^()\d]{2,30})\)\s*[-–—]")
 _TRAILING_AGENCY = re.compile(r"\((?P<agency>[^()\d]{2,30})\)\s*$")
@@ -82,6 +93,63 @@ class MarkerRule:
 
 
 @dataclass(frozen=True)
+class DateWords:
+    """Everything strip reads from dates.yaml, folded: month names, relative-date words, date-line words."""
+
+    months: dict[str, int]
+    ago: frozenset[str] = frozenset()
+    units: dict[str, tuple[int, int | None]] = dataclasses.field(default_factory=dict)
+    numbers: dict[str, int] = dataclasses.field(default_factory=dict)
+    days: dict[str, int] = dataclasses.field(default_factory=dict)
+    line_words: frozenset[str] = frozenset()
+
+    @cached_property
+    def vocabulary(self) -> frozenset[str]:
+        """Every word a line that is only a date may contain, besides numbers."""
+        month_words = {word for name in self.months for word in name.split()}
+        return frozenset({*month_words, *self.ago, *self.units, *self.numbers, *self.days, *self.line_words})
+
+    def parse(self, value: str, fetched_at: str | None) -> str | None:
+        """The ISO date (or date and time, for "3 hours ago") ``value`` gives, or None."""
+        return _iso_date(value, self.months) or self._relative(fold_words(value).split(), fetched_at)
+
+    def is_date_line(self, line: str, word_count: int) -> bool:
+        """True when ``line`` is a date and nothing else: "1 Mart 2024", "منذ ساعتين", "3 hours ago"."""
+        if word_count > DATE_LINE_MAX_WORDS:
+            return False
+        tokens = fold_words(line).split()
+        if not all(_NUMBER.fullmatch(token) or token in self.vocabulary for token in tokens):
+            return False
+        relative = any(token in self.days for token in tokens) or (
+            any(token in self.units for token in tokens) and any(token in self.ago for token in tokens))
+        return relative or _iso_date(line, self.months) is not None
+
+    def _relative(self, tokens: list[str], fetched_at: str | None) -> str | None:
+        """"2 saat önce", "منذ ساعتين", "yesterday": counted back from the fetch time."""
+        try:
+            fetched = dt.datetime.fromisoformat(fetched_at) if fetched_at else None
+        except ValueError:
+            return None
+        if fetched is None:
+            return None
+        before_now = any(token in self.ago for token in tokens)
+        for position, token in enumerate(tokens):
+            if token in self.days:
+                return (fetched.date() - dt.timedelta(days=self.days[token])).isoformat()
+            if token in self.units and before_now:
+                seconds, own_count = self.units[token]
+                count = own_count or self._count(tokens[position - 1] if position else "") or 1
+                when = fetched - dt.timedelta(seconds=seconds * count)
+                if seconds >= DAY_SECONDS:
+                    return when.date().isoformat()
+                return when.replace(second=0, microsecond=0).isoformat()
+        return None
+
+    def _count(self, token: str) -> int | None:
+        return int(token) if token.isdigit() else self.numbers.get(token)
+
+
+@dataclass(frozen=True)
 class MarkerHit:
     rule: MarkerRule
     value: str | None
@@ -89,11 +157,11 @@ class MarkerHit:
 
 @dataclass(frozen=True)
 class Markers:
-    """Everything strip reads from boilerplate.yaml."""
+    """Everything strip reads from config: boilerplate.yaml, and dates.yaml beside it."""
 
     rules: tuple[MarkerRule, ...]
     author_roles: frozenset[str]
-    months: dict[str, int]
+    dates: DateWords
 
     @cached_property
     def max_words(self) -> int:
@@ -101,24 +169,54 @@ class Markers:
         return max((rule.max_words for rule in self.rules), default=0)
 
     def match(self, line: str, word_count: int) -> MarkerHit | None:
-        """The first rule (in file order) that ``line`` meets."""
+        """The first rule (in file order) that ``line`` meets; then, a line that is only a date."""
         if word_count > self.max_words:
             return None
         folded = fold(line)
         for rule in self.rules:
             if word_count <= rule.max_words and (hit := rule.find(line, folded)):
                 return hit
+        if self.dates.is_date_line(line, word_count):
+            return MarkerHit(DATE_LINE_RULE, line)
         return None
 
+    def with_rules(self, rules: tuple[MarkerRule, ...]) -> Markers:
+        """These markers with ``rules`` tried first (a site's own rules)."""
+        return dataclasses.replace(self, rules=(*rules, *self.rules))
 
-def load_markers(path: Path) -> Markers:
-    """Read and compile a boilerplate.yaml; a malformed rule fails here, naming the rule."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+
+# A line that is only a date is a dateline without a label; no phrase list describes it.
+DATE_LINE_RULE = MarkerRule(id="date-line", match="only", pattern=re.compile(r"(?!)"),
+                            max_words=DATE_LINE_MAX_WORDS, fills="published_at")
+
+
+def load_markers(path: Path, dates_path: Path | None = None) -> Markers:
+    """Read and compile a boilerplate.yaml (and the dates.yaml beside it, unless another is named);
+    a malformed rule fails here, naming the rule."""
+    path = Path(path)
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     rules = tuple(_compile_rule(raw, path) for raw in data.get("rules") or [])
     roles = frozenset(fold_words(str(role)) for role in data.get("author_roles") or [])
+    return Markers(rules=rules, author_roles=roles, dates=load_dates(dates_path or path.with_name("dates.yaml")))
+
+
+def load_dates(path: Path) -> DateWords:
+    """Read a dates.yaml; without one, only numeric dates (2024-03-01, 01.03.2024) are understood."""
+    path = Path(path)
+    data = (yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None) or {}
+    relative = data.get("relative") or {}
     months = {fold_words(str(name)): int(number)
               for number, names in (data.get("months") or {}).items() for name in names}
-    return Markers(rules=rules, author_roles=roles, months=months)
+    units = {fold_words(str(word)): (int(unit["seconds"]), unit.get("count"))
+             for unit in relative.get("units") or [] for word in unit["words"]}
+    return DateWords(
+        months=months,
+        ago=frozenset(fold_words(str(word)) for word in relative.get("ago") or []),
+        units=units,
+        numbers={fold_words(str(word)): int(count) for word, count in (relative.get("numbers") or {}).items()},
+        days={fold_words(str(word)): int(back) for word, back in (relative.get("days") or {}).items()},
+        line_words=frozenset(fold_words(str(word)) for word in data.get("date_line_words") or []),
+    )
 
 
 def default_markers() -> Markers:
@@ -126,9 +224,23 @@ def default_markers() -> Markers:
     return _markers_at(get_settings().config_dir / "boilerplate.yaml")
 
 
+def markers_for(url: str | None) -> Markers:
+    """The default markers, with the site's extra rules from overrides.yaml first when it has some."""
+    override = override_for(url)
+    if override is None or not override.markers:
+        return default_markers()
+    return _site_markers(site_of(url), get_settings().config_dir / "boilerplate.yaml", sources_path())
+
+
 @lru_cache(maxsize=4)
 def _markers_at(path: Path) -> Markers:
     return load_markers(path)
+
+
+@lru_cache(maxsize=256)
+def _site_markers(site: str, boilerplate: Path, sources: Path) -> Markers:
+    override = override_for(f"//{site}")
+    return _markers_at(boilerplate).with_rules(tuple(_compile_rule(raw, sources) for raw in override.markers))
 
 
 def _compile_rule(raw: dict, path: Path) -> MarkerRule:
@@ -213,9 +325,13 @@ class _Line:
             self.words >= SENTENCE_MIN_WORDS and bool(_SENTENCE_END.search(self.text)))
 
 
-def strip(doc: Document, markers: Markers | None = None) -> Document:
-    """``doc`` with its text cut down to the article body; the removed lines are in ``removed``."""
-    markers = default_markers() if markers is None else markers
+def strip(doc: Document, markers: Markers | None = None, site_lines: frozenset[str] = frozenset()) -> Document:
+    """``doc`` with its text cut down to the article body; the removed lines are in ``removed``.
+
+    ``markers`` default to those of the document's site (``markers_for``); ``site_lines`` are the
+    fingerprints of the lines its site repeats (``sites.observe``).
+    """
+    markers = markers_for(doc.url) if markers is None else markers
     texts = [line.strip() for line in doc.text.split("\n")]
     lines = []
     for number, text in enumerate(texts):
@@ -225,6 +341,7 @@ def strip(doc: Document, markers: Markers | None = None) -> Document:
 
     removed: dict[int, str] = {}
     _drop_known_names(lines, doc, removed)
+    _drop_learned_lines(lines, site_lines, removed)
     _drop_markers_and_blocks(lines, removed)
     title = _drop_leading_residue(lines, doc.title, removed)
     _drop_trailing_residue(lines, markers, removed)
@@ -247,6 +364,28 @@ def _drop_known_names(lines: list[_Line], doc: Document, removed: dict[int, str]
         for line in lines:
             if line.number not in removed and fold_words(line.text) == site:
                 removed[line.number] = "site-name"
+
+
+def _drop_learned_lines(lines: list[_Line], site_lines: frozenset[str], removed: dict[int, str]) -> None:
+    """Lines the site repeats in its other articles; marker lines keep their marker's name.
+
+    When such lines would take most of the article's prose, the article is a copy of an earlier
+    one (a wire story republished at a new address), not a page of boilerplate: its prose stays.
+    """
+    if not site_lines:
+        return
+    learned = {}
+    for line in lines:
+        if line.number not in removed and line.hit is None:
+            fingerprint = line_fingerprint(line.text)
+            if fingerprint in site_lines:
+                learned[line.number] = (line, fingerprint)
+    prose_chars = sum(len(line.text) for line in lines if line.prose)
+    learned_prose_chars = sum(len(line.text) for line, _ in learned.values() if line.prose)
+    is_copy = learned_prose_chars * 2 > prose_chars
+    for number, (line, fingerprint) in learned.items():
+        if not (is_copy and line.prose):
+            removed[number] = f"site:{fingerprint}"
 
 
 def _drop_markers_and_blocks(lines: list[_Line], removed: dict[int, str]) -> None:
@@ -405,7 +544,7 @@ def _metadata(doc: Document, lines: list[_Line], kept: list[_Line], removed: dic
         if field_name == "keywords":
             value = _keywords(value) if value else _keywords_below(lines[position + 1:], removed)
         elif field_name == "published_at" and value:
-            value = _iso_date(value, markers.months) or value
+            value = markers.dates.parse(value, doc.fetched_at) or value
         if value:
             found.setdefault(field_name, value)
     bylines = [line.text for line in lines if removed.get(line.number) == "byline"]
