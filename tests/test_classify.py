@@ -189,6 +189,123 @@ def test_people_and_organisations_from_the_watchlist(vocabulary):
     assert [t.value for t in tags if t.kind == "org"] == ["NATO"]
 
 
+def places(text: str, vocabulary, title: str | None = None) -> dict[str, str]:
+    """place → its country, read from the first item of the tag's evidence."""
+    found = {}
+    for tag in tags_of(text, vocabulary, title, kind="place"):
+        label, code = tag.evidence[0].split(":")
+        assert label == "country" and tag.evidence[1:]
+        found[tag.value] = code
+    return found
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("وصل الوفد إلى أنقرة ثم إلى بنغازي ومصراتة", {"Ankara": "TR", "Benghazi": "LY", "Misrata": "LY"}),
+    ("وبأنطاليا عقد المنتدى، ولإسطنبول عاد الوزير", {"Antalya": "TR", "Istanbul": "TR"}),
+    ("Heyet Ankara'dan Bingazi'ye, oradan Misrata'ya geçti; İstanbul'da toplantı yapıldı.",
+     {"Ankara": "TR", "Benghazi": "LY", "Misrata": "LY", "Istanbul": "TR"}),
+    ("ISTANBUL'DA ve Antalyada", {"Istanbul": "TR", "Antalya": "TR"}),
+    ("Turkish drones landed at al-Watiya air base, south-west of Tripoli, and at Misurata airport.",
+     {"al-Watiya": "LY", "Tripoli": "LY", "Misrata": "LY"}),
+    ("هبطت الطائرات في قاعدة الوطية ثم في سبها وطبرق، ووصل الوفد إلى القاهرة والدوحة",
+     {"al-Watiya": "LY", "Sabha": "LY", "Tobruk": "LY", "Cairo": "EG", "Doha": "QA"}),
+])
+def test_places_with_their_country(text, expected, vocabulary):
+    assert places(text, vocabulary) == expected
+
+
+@pytest.mark.parametrize("text, code", [
+    ("وقعت ليبيا وتركيا اتفاقا عسكريا في طرابلس", "LY"),
+    ("اشتباكات بين مسلحين في مدينة طرابلس شمال لبنان", "LB"),
+    ("اشتباكات في طرابلس اللبنانية أمس", "LB"),
+    ("ارتفعت الأسعار في طرابلس الشام", "LB"),
+    ("قتيلان في إطلاق نار بمدينة طرابلس في الشمال", "LB"),
+    ("وصل الوزير إلى طرابلس", "LY"),
+    ("Protests spread in Tripoli, Lebanon's second city, as the Lebanese pound fell.", "LB"),
+    ("Libya's government in Tripoli signed the deal with Turkey.", "LY"),
+    ("Heyet Trablus'ta Libya Başbakanı ile görüştü.", "LY"),
+    ("Lübnan'ın kuzeyindeki Trablus kentinde gösteriler sürüyor.", "LB"),
+])
+def test_tripoli_of_libya_told_from_tripoli_of_lebanon(text, code, vocabulary):
+    assert places(text, vocabulary) == {"Tripoli": code}
+
+
+def test_tripoli_goes_by_the_country_named_nearest(vocabulary):
+    lebanon = "تظاهر المئات في طرابلس شمال لبنان احتجاجا على انقطاع الكهرباء. "
+    libya = "وفي ليبيا، أعلنت حكومة الوحدة الوطنية في طرابلس خطة جديدة للطاقة. "
+    filler = "وقال مسؤولون إن الوضع ما زال صعبا في المدينة منذ أسابيع طويلة. " * 4
+    tags = tags_of(lebanon + filler + libya, vocabulary, kind="place")
+    assert sorted(t.evidence[0] for t in tags if t.value == "Tripoli") == ["country:LB", "country:LY"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("من هذه الزاوية يمكن فهم القرار", {}),
+    ("سرت شائعات عن استقالة المدرب", {}),
+    ("اشتباكات في الزاوية غرب ليبيا", {"Zawiya": "LY"}),
+    ("تقدمت القوات نحو سرت بعد معارك قرب بنغازي", {"Sirte": "LY", "Benghazi": "LY"}),
+])
+def test_place_names_that_are_common_words_need_their_country(text, expected, vocabulary):
+    assert places(text, vocabulary) == expected
+
+
+@pytest.mark.parametrize("spellings, name", [
+    (["خلوصي أكار", "خولوصي أكار", "خلوصي آكار", "Hulusi Akar", "HULUSİ AKAR'ın"], "Hulusi Akar"),
+    (["عبد الحميد الدبيبة", "الدبيبة", "والدبيبه", "Dbeibah", "Dbeiba", "Dibeybe'nin"], "Abdul Hamid Dbeibah"),
+    (["خليفة حفتر", "حفتر", "لحفتر", "Haftar", "Hafter'in", "Halife Hafter"], "Khalifa Haftar"),
+    (["ياشار غولر", "يشار غولر", "Yaşar Güler", "Yasar Guler", "YAŞAR GÜLER"], "Yaşar Güler"),
+    (["Recep Tayyip Erdoğan", "Erdogan'ın", "أردوغان", "وإردوغان"], "Recep Tayyip Erdoğan"),
+    (["فتحي باشاغا", "Fathi Bashagha", "Başağa"], "Fathi Bashagha"),
+    (["عقيلة صالح", "Aguila Saleh"], "Aguila Saleh"),
+    (["Selçuk Bayraktar", "سلجوق بيرقدار"], "Selçuk Bayraktar"),
+])
+def test_watchlist_spelling_variants(spellings, name, vocabulary):
+    for spelling in spellings:
+        assert {t.value for t in tags_of(f"— {spelling} —", vocabulary, kind="person")} == {name}, spelling
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("وقال أكار إن الجيش مستعد", set()),
+    ("Güler golünü attı ve takımını galibiyete taşıdı", set()),
+    ("التقى وزير الدفاع خلوصي أكار نظيره الليبي. وقال أكار إن التعاون مستمر", {"Hulusi Akar"}),
+    ("Akar: işbirliği sürecek. Milli Savunma Bakanı Hulusi Akar, Libya'yı ziyaret etti.", {"Hulusi Akar"}),
+    ("تحدث المنفي عن حياته في المنفى", set()),
+    ("استقبل رئيس المجلس الرئاسي محمد المنفي الوفد، وأكد المنفي دعمه", {"Mohamed al-Menfi"}),
+])
+def test_a_surname_alone_counts_only_after_a_full_mention(text, expected, vocabulary):
+    assert {t.value for t in tags_of(text, vocabulary, kind="person")} == expected
+
+
+def test_a_later_surname_adds_to_the_full_mention(vocabulary):
+    [tag] = tags_of("التقى خلوصي أكار نظيره، ثم قال أكار إن التعاون مستمر", vocabulary, kind="person")
+    assert tag.value == "Hulusi Akar" and tag.evidence == ["خلوصي أكار", "أكار"]
+    assert tag.score > tags_of("التقى خلوصي أكار نظيره", vocabulary, kind="person")[0].score
+
+
+def test_first_names_in_a_family_story(vocabulary):
+    text = "التقى الوفد قادة قوات حفتر وعلى رأسهم نجله خالد وشقيقه صدام، ثم التقى خالد المشري"
+    assert {t.value for t in tags_of(text, vocabulary, kind="person")} == {
+        "Khalifa Haftar", "Khaled Haftar", "Saddam Haftar", "Khalid al-Mishri"}
+    assert {t.value for t in tags_of("أعدم صدام حسين عام 2006 وقال خالد إن", vocabulary, kind="person")} == set()
+
+
+@pytest.mark.parametrize("text, org", [
+    ("Libya'da Ulusal Birlik Hükümeti açıklama yaptı", "Government of National Unity"),
+    ("قالت حكومة الوحدة الوطنية إن", "Government of National Unity"),
+    ("The Government of National Accord (GNA) asked Ankara for help", "Government of National Accord"),
+    ("أعلن الجيش الوطني الليبي", "Libyan National Army"),
+    ("The 444 Brigade deployed south of the capital", "444 Brigade"),
+    ("قوات اللواء 444 قتال", "444 Brigade"),
+    ("Baykar'ın yeni İHA'sı", "Baykar"),
+    ("ASELSAN ve Roketsan ortak", "Aselsan"),
+    ("TUSAŞ tesislerinde", "Turkish Aerospace"),
+    ("بعثة الأمم المتحدة للدعم في ليبيا", "UNSMIL"),
+    ("سفن عملية إيريني الأوروبية", "EU IRINI"),
+    ("NATO'nun toplantısında", "NATO"),
+])
+def test_organisations_of_the_field(text, org, vocabulary):
+    assert org in {t.value for t in tags_of(text, vocabulary, kind="org")}
+
+
 def test_country_score_grows_with_mentions(vocabulary):
     once = tags_of("Libya", vocabulary, kind="country")[0].score
     thrice = tags_of("Libya. Libyan. Libya'da", vocabulary, kind="country")[0].score
@@ -226,6 +343,23 @@ def test_diplomatic_visit_topic(vocabulary):
 def test_language_detected_on_title_and_body(title, body, code, vocabulary):
     [language] = tags_of(body, vocabulary, title, kind="language")
     assert language.value == code and language.score > 0.5
+
+
+def test_a_headline_of_names_does_not_decide_the_language(vocabulary):
+    title = "Bayraktar Akinci drones delivered to Libya"
+    body = ("Libya'ya gönderilen insansız hava araçları, Türk ordusunun eğitim programı kapsamında teslim edildi ve "
+            "Libyalı pilotlar eğitime başladı.")
+    [language] = tags_of(body, vocabulary, title, kind="language")
+    assert language.value == "tr"
+
+
+@pytest.mark.parametrize("text, raw", [
+    ("انا مش عارف هو عايز ايه بجد، ده كلام فاضي خالص والناس كلها زهقت من الموضوع ده", "arz"),
+    ("واش نتا مزيان؟ بغيت نمشي للدار دابا حيت عيان بزاف", "ary"),
+])
+def test_arabic_dialect_labels_fold_to_ar_keeping_the_raw_label(text, raw):
+    language = detect_language(text)
+    assert (language.value, language.evidence) == ("ar", [raw]) and language.score > 0.9
 
 
 def test_no_language_tag_for_empty_text(vocabulary):
@@ -295,6 +429,110 @@ NON_DEFENCE = {
                    "Festivalin açılış konserinde genç müzisyenler sahne aldı. Organizatörler, bu yıl İtalya ve "
                    "Avusturya'dan orkestraların da katılacağını söyledi. Festival kapsamında çocuklara yönelik müzik "
                    "eğitimi atölyeleri de düzenlenecek."),
+    "disaster-en": ("Floods sweep through coastal towns after record rainfall",
+                    "Rescue teams and civil defence units worked through the night after floods hit three coastal "
+                    "towns. The interior minister said emergency services and volunteers from the Red Crescent "
+                    "received support from neighbouring provinces, and the government approved an aid package for "
+                    "families who lost their homes. Helicopters evacuated stranded residents, and forecasters warned "
+                    "of more storms this week. The minister visited the worst-hit district on Sunday."),
+    "crime-en": ("Police dismantle drug smuggling ring at the port",
+                 "Police and customs officers seized two tonnes of cocaine hidden in a shipment of bananas, the "
+                 "interior ministry said. Security forces arrested eleven suspects in coordinated raids, and a "
+                 "special unit searched warehouses near the harbour. Prosecutors said the gang had smuggled drugs "
+                 "through the port for years. The operation followed months of cooperation with police in Spain "
+                 "and the Netherlands, and the minister praised the officers' training."),
+    "economy-en": ("Central bank raises interest rates to fight inflation",
+                   "The central bank raised its main interest rate by two points on Thursday, its sharpest increase "
+                   "in a decade, as inflation reached 40 percent. The finance minister said the government would "
+                   "support exporters and keep the budget deficit under control. Economists said the battle against "
+                   "rising prices would take years, and the currency weakened against the dollar after the "
+                   "announcement. Markets in Istanbul fell."),
+    "education-en": ("Universities open applications for the new academic year",
+                     "Universities across the country opened applications for the new academic year, with record "
+                     "demand for medicine and engineering. The education minister said a new programme would train "
+                     "ten thousand teachers and support students from poor families with grants. The academy of "
+                     "sciences welcomed the plan, and student unions asked for more dormitories."),
+    "space-en": ("Rocket launch puts weather satellite into orbit",
+                 "A rocket carrying a new weather satellite lifted off on Tuesday and placed it into orbit an hour "
+                 "later, the space agency said. Engineers will test its instruments for three months before it "
+                 "starts sending images of storms and sea temperatures. The agency's director thanked partners in "
+                 "Japan and Germany for their cooperation and said the mission's launch window had been tight."),
+    "disaster-ar": ("أمطار غزيرة تغرق شوارع المدينة",
+                    "شاركت فرق الدفاع المدني والإنقاذ في إجلاء عشرات الأسر بعد أن أغرقت الأمطار الغزيرة عدة أحياء، "
+                    "وقال وزير الداخلية إن قوات الدفاع المدني تلقت دعما من البلديات المجاورة. وأعلنت الحكومة عن "
+                    "مساعدات عاجلة للمتضررين، فيما حذرت الأرصاد الجوية من عاصفة جديدة خلال الأيام المقبلة. "
+                    "وتفقد الوزير المناطق المتضررة برفقة رئيس البلدية."),
+    "crime-ar": ("الشرطة تضبط شحنة مخدرات في الميناء",
+                 "ضبطت قوات الأمن شحنة كبيرة من المخدرات مخبأة في حاويات فواكه بالميناء، وأعلنت وزارة الداخلية "
+                 "القبض على تسعة متهمين في مداهمات متزامنة. وقال مدير الأمن إن العملية جاءت بالتنسيق مع النيابة "
+                 "العامة وبدعم من إدارة الجمارك، وإن التعاون مع أجهزة الشرطة في الدول المجاورة ساعد في كشف "
+                 "الشبكة. وأحيل المتهمون إلى القضاء."),
+    "economy-ar": ("البنك المركزي يرفع أسعار الفائدة",
+                   "رفع البنك المركزي سعر الفائدة الرئيسي بمقدار نقطتين لمواجهة التضخم الذي تجاوز 30 في المئة. "
+                   "وقال وزير المالية إن الحكومة ستدعم المصدرين وتعمل على خفض عجز الموازنة، مؤكدا أن معركة "
+                   "الأسعار تحتاج إلى وقت. وتراجعت العملة المحلية أمام الدولار، فيما ارتفعت أسهم المصارف في "
+                   "البورصة."),
+    "education-ar": ("الجامعات تفتح باب التسجيل للعام الدراسي الجديد",
+                     "فتحت الجامعات الحكومية باب التسجيل للعام الدراسي الجديد وسط إقبال كبير على كليات الطب "
+                     "والهندسة. وقال وزير التعليم العالي إن برنامجا جديدا سيعمل على تدريب آلاف المعلمين ودعم "
+                     "الطلاب من الأسر المحتاجة بمنح دراسية، وإن الوزارة وقعت مذكرة تفاهم مع جامعات أوروبية "
+                     "لتبادل الأساتذة."),
+    "space-ar": ("إطلاق قمر صناعي لرصد الطقس",
+                 "أطلقت وكالة الفضاء صاروخا يحمل قمرا صناعيا جديدا لرصد الطقس، ووضع القمر في مداره بعد ساعة من "
+                 "الإطلاق. وقال مدير الوكالة إن المهندسين سيختبرون أجهزته ثلاثة أشهر قبل أن يبدأ إرسال صور "
+                 "العواصف ودرجات حرارة البحر، شاكرا الشركاء في اليابان وألمانيا على التعاون."),
+    "disaster-tr": ("Sel felaketi sahil ilçelerini vurdu",
+                    "Şiddetli yağışların ardından meydana gelen selde AFAD ve itfaiye ekipleri gece boyunca "
+                    "çalıştı. İçişleri Bakanı, arama kurtarma ekiplerine komşu illerden destek gönderildiğini ve "
+                    "evleri zarar gören ailelere yardım yapılacağını söyledi. Meteoroloji yeni fırtınalar için "
+                    "uyardı; Bakan, selden en çok etkilenen mahalleyi ziyaret etti."),
+    "crime-tr": ("Limanda uyuşturucu operasyonu: 11 gözaltı",
+                 "Emniyet güçleri ve gümrük muhafaza ekipleri limanda muz yüklü bir konteynerde iki ton kokain ele "
+                 "geçirdi. İçişleri Bakanlığı, eş zamanlı operasyonlarda 11 şüphelinin gözaltına alındığını "
+                 "açıkladı. Savcılık, çetenin yıllardır limanı kullandığını belirtti. Operasyonun İspanya ve "
+                 "Hollanda polisiyle işbirliği içinde yürütüldüğü bildirildi."),
+    "economy-tr": ("Merkez Bankası faizi artırdı",
+                   "Merkez Bankası politika faizini iki puan artırarak enflasyonla mücadelede yeni bir adım attı. "
+                   "Hazine ve Maliye Bakanı, ihracatçılara destek verileceğini ve bütçe açığının kontrol altında "
+                   "tutulacağını söyledi. Ekonomistler, fiyat artışlarıyla savaşın uzun süreceğini belirtti; "
+                   "Borsa İstanbul günü düşüşle kapattı."),
+    "education-tr": ("Üniversitelerde yeni dönem kayıtları başladı",
+                     "Üniversitelerde yeni akademik yıl için kayıtlar başladı; tıp ve mühendislik bölümlerine "
+                     "ilgi rekor düzeyde. Milli Eğitim Bakanı, yeni programla on bin öğretmenin eğitileceğini ve "
+                     "ihtiyaç sahibi öğrencilere burs desteği verileceğini açıkladı. Öğrenci toplulukları yurt "
+                     "kapasitesinin artırılmasını istedi."),
+    "space-tr": ("Yerli uydu yörüngeye yerleştirildi",
+                 "Yerli imkânlarla geliştirilen gözlem uydusu, fırlatıldıktan bir saat sonra yörüngesine "
+                 "yerleştirildi. Türkiye Uzay Ajansı Başkanı, mühendislerin üç ay boyunca uydunun sistemlerini test "
+                 "edeceğini söyledi ve Japonya ile Almanya'daki ortaklara işbirliği için teşekkür etti."),
+    "health-en-immunity": ("How the immune system fights back",
+                         "The immune system is an army of cells that attack viruses. When a virus invades, troops of"
+                         " white blood cells launch an offensive, and vaccines train this army to recognise the "
+                         "enemy. Scientists at the academy said the body's defence is a battle fought every day, and"
+                         " support from a healthy diet helps the soldiers of the immune system."),
+    "tech-en-game": ("New war game tops the charts",
+                "The latest military shooter sold ten million copies in a week. Players command soldiers and tanks, "
+                "call in airstrikes and fight battles across a fictional war. The studio said its partnership with a"
+                " Japanese publisher and a deal with a streaming company would bring the game to consoles, and an "
+                "esports tournament with a training camp is planned."),
+    "culture-ar-documentary": ("فيلم وثائقي عن معركة تاريخية",
+               "يعرض مهرجان السينما فيلما وثائقيا عن معركة جناق قلعة التي خاضها الجيش العثماني ضد جيوش الحلفاء، "
+               "ويروي الفيلم قصص الجنود والضباط في الحرب. وقال المخرج إن التعاون مع الأرشيف العسكري سمح له بعرض صور "
+               "نادرة، وإن الفيلم حصل على دعم من وزارة الثقافة."),
+    "sports-tr-friendly": ("Milli takım hazırlık maçında galip",
+                   "A Milli Futbol Takımı, hazırlık maçında rakibini 3-0 yendi. Teknik direktör, takımın savunma ve "
+                   "hücum hatlarının iyi çalıştığını, askeri disiplinle hazırlandıklarını söyledi. Kaptan, ordu gibi"
+                   " taraftarın desteğiyle savaşacaklarını belirtti. Kamp sürecindeki antrenmanlar ve eğitim "
+                   "programı meyvesini verdi."),
+    "sports-ar-cup": ("الجيش الملكي يتأهل إلى النهائي",
+                   "تأهل فريق الجيش الملكي إلى نهائي كأس العرش بعد فوزه في مباراة قوية، وقال المدرب إن اللاعبين "
+                   "خاضوا معركة حقيقية وإن التدريبات في المعسكر أتت ثمارها. وأشاد رئيس النادي بدعم الجماهير والتعاون"
+                   " مع الاتحاد."),
+    "business-en-airline": ("Airline orders 50 new jets",
+                    "The national airline signed a deal to buy fifty passenger jets from Airbus, its largest order "
+                    "ever, with deliveries from 2027. The transport minister said the purchase would support tourism"
+                    " and exports, and the company will train hundreds of new pilots at its flight academy. The deal"
+                    " includes engines and maintenance."),
 }
 
 
@@ -302,6 +540,12 @@ NON_DEFENCE = {
 def test_no_defence_topic_on_other_news(name, vocabulary):
     title, body = NON_DEFENCE[name]
     assert topics(body, vocabulary, title) & DEFENCE_TOPICS == set()
+
+
+@pytest.mark.parametrize("name", sorted(NON_DEFENCE))
+def test_language_of_other_news(name, vocabulary):
+    title, body = NON_DEFENCE[name]
+    assert tags_of(body, vocabulary, title, kind="language")[0].value == name.split("-")[1]
 
 
 def test_other_news_still_gets_language_and_countries(vocabulary):
@@ -315,7 +559,7 @@ def test_other_news_still_gets_language_and_countries(vocabulary):
 
 @pytest.fixture
 def config_copy(tmp_path):
-    for name in ("countries.yaml", "entities.yaml", "taxonomy.yaml"):
+    for name in ("countries.yaml", "places.yaml", "entities.yaml", "taxonomy.yaml"):
         shutil.copy(CONFIG / name, tmp_path / name)
     return tmp_path
 

@@ -1,30 +1,39 @@
-"""The classify stage: tags on arrival (language, countries, topics), from vocabularies users edit.
+"""The classify stage: tags on arrival (language, countries, places, people, organisations, topics).
 
 Everything that names a thing lives in ``config/``: ``countries.yaml`` (names, adjectives and
-demonyms per country in ar/tr/en), ``entities.yaml`` (a watchlist of people and organisations,
-optional) and ``taxonomy.yaml`` (weighted topic rules). They are compiled
+demonyms per country in ar/tr/en), ``places.yaml`` (cities and bases with their country),
+``entities.yaml`` (the watchlist of people and organisations, ``workers.entities``) and
+``taxonomy.yaml`` (weighted topic rules); places and entities are optional. They are compiled
 into one Aho-Corasick automaton (``workers.gazetteer``), so a text is read once whatever the size
 of the vocabularies. Language comes from py3langid, whose model ships inside its wheel.
 
-Scores: language, the identifier's probability; country, person and org, ``1 - exp(-mentions / 2)``
-(one mention 0.39, two 0.63, four 0.86); topic, ``min(1, weight total / (2 × threshold))``.
+Scores: language, the identifier's probability; country, place, person and org,
+``1 - exp(-mentions / 2)`` (one mention 0.39, two 0.63, four 0.86); topic,
+``min(1, weight total / (2 × threshold))``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
 from workers.document import Document, Tag
+from workers.entities import WATCHLIST_FILE, read_watchlist
 from workers.gazetteer import FoldedText, Gazetteer, Match, Term, longest
 from workers.settings import get_settings
 
-VOCABULARY_FILES = ("countries.yaml", "entities.yaml", "taxonomy.yaml")
+VOCABULARY_FILES = ("countries.yaml", "places.yaml", WATCHLIST_FILE, "taxonomy.yaml")
 NAMED_KINDS = ("country", "person", "org")
+# py3langid 0.4 tells some Arabic dialects apart (ary Moroccan, arz Egyptian): their probabilities
+# add up under ``ar``, and the tag's evidence keeps the label the model gave. Its other labels are
+# ISO 639 codes used as they are (ar, tr, en, fa...).
+LANGUAGE_FOLDS = {"ary": "ar", "arz": "ar"}
 # Endings of the Arabic nisba adjective, added to each ``ar_nisba`` stem: ي، ية، يين، يون، يان، يتين، يتان، يا.
 NISBA_ENDINGS = ("ي", "ية", "يين", "يون", "يان", "يتين", "يتان", "يا")
 # Language identification reads the title and the start of the body: enough text, bounded time.
@@ -32,6 +41,22 @@ LANGUAGE_SAMPLE_CHARS = 2000
 MAX_EVIDENCE = 12
 # Hits of one rule this close (in words) are one mention: "اتفاقية تعاون عسكري" is one, not two.
 MENTION_WORDS = 3
+# A place name shared by several places goes to the one whose country is named within this many words.
+PLACE_CONTEXT_WORDS = 30
+
+
+class Name(NamedTuple):
+    """What a country, person or org spelling stands for; ``short`` spellings need a full mention too."""
+
+    kind: str
+    value: str | None
+    short: bool = False
+
+
+@dataclass(frozen=True)
+class Place:
+    name: str
+    country: str
 
 
 @dataclass(frozen=True)
@@ -54,26 +79,31 @@ class Topic:
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """Compiled vocabularies: one gazetteer whose targets are ``(kind, value)`` of a name or a topic term list id."""
+    """Compiled vocabularies: one gazetteer whose targets are a ``Name``, a place or a topic term list id."""
 
     gazetteer: Gazetteer
     topics: tuple[Topic, ...]
+    places: tuple[Place, ...] = ()
+    families: dict[str, str] = field(default_factory=dict)  # watchlist name → family
 
 
 def load_vocabulary(config_dir: Path | str) -> Vocabulary:
-    """Read the vocabularies in ``config_dir`` and compile them; ``entities.yaml`` may be absent."""
+    """Read the vocabularies in ``config_dir`` and compile them; ``places.yaml`` and ``entities.yaml`` may be absent."""
     config_dir = Path(config_dir)
     terms = list(_country_terms(_read_yaml(config_dir / "countries.yaml")))
-    entities = config_dir / "entities.yaml"
-    if entities.exists():
-        terms.extend(_entity_terms(_read_yaml(entities)))
+    places_file = config_dir / "places.yaml"
+    places = _read_places(_read_yaml(places_file)) if places_file.exists() else ()
+    terms.extend(_place_terms(places))
+    watchlist = read_watchlist(config_dir)
+    terms.extend(_entity_terms(watchlist))
     topics, topic_terms = _compile_taxonomy(_read_yaml(config_dir / "taxonomy.yaml"))
     terms.extend(topic_terms)
-    return Vocabulary(Gazetteer(terms), topics)
+    families = {entity.name: entity.family for entity in watchlist if entity.family}
+    return Vocabulary(Gazetteer(terms), topics, tuple(place for place, _ in places), families)
 
 
 def classify(doc: Document, vocabulary: Vocabulary | None = None) -> list[Tag]:
-    """Tags for the title and body of ``doc``: language, then countries, people, organisations and topics by score."""
+    """Tags for the title and body of ``doc``: language, then countries, people, orgs, places and topics by score."""
     vocabulary = vocabulary or default_vocabulary()
     text = "\n".join(part for part in (doc.title, doc.text) if part)
     tags = []
@@ -82,28 +112,36 @@ def classify(doc: Document, vocabulary: Vocabulary | None = None) -> list[Tag]:
         tags.append(language)
     matches = vocabulary.gazetteer.find(FoldedText(text))
     for kind in NAMED_KINDS:
-        tags.extend(_name_tags(kind, matches))
+        tags.extend(_name_tags(kind, matches, vocabulary.families))
+    tags.extend(_place_tags(matches, vocabulary.places))
     tags.extend(_topic_tags(matches, vocabulary.topics))
     return tags
 
 
 def detect_language(text: str) -> Tag | None:
+    """The language of ``text`` (pass title and body: a headline of names alone fools any identifier)."""
     sample = text[:LANGUAGE_SAMPLE_CHARS]
     if not sample.strip():
         return None
-    code, probability = _language_identifier().classify(sample)
-    return Tag("language", code, float(probability), [])
+    totals: dict[str, float] = {}
+    labels: dict[str, str] = {}
+    for label, probability in _language_identifier().rank(sample):
+        code = LANGUAGE_FOLDS.get(label, label)
+        totals[code] = totals.get(code, 0.0) + probability
+        labels.setdefault(code, label)  # ranked best first: the model's own top label for the code
+    code = max(totals, key=totals.__getitem__)
+    return Tag("language", code, min(1.0, totals[code]), [labels[code]])
 
 
 def default_vocabulary() -> Vocabulary:
     """The vocabulary of ``MIRSAD_CONFIG_DIR``, reloaded when one of its files changes (edits need no restart)."""
     config_dir = get_settings().config_dir
-    stamps = tuple(_mtime(config_dir / name) for name in VOCABULARY_FILES)
+    stamps = tuple(_stamp(config_dir / name) for name in VOCABULARY_FILES)
     return _cached_vocabulary(str(config_dir), stamps)
 
 
 @lru_cache(maxsize=2)
-def _cached_vocabulary(config_dir: str, stamps: tuple[int, ...]) -> Vocabulary:
+def _cached_vocabulary(config_dir: str, stamps: tuple) -> Vocabulary:
     return load_vocabulary(config_dir)
 
 
@@ -115,11 +153,13 @@ def _language_identifier():
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
-def _mtime(path: Path) -> int:
+def _stamp(path: Path) -> tuple[int, int, int]:
+    """Changes whenever the file does: time, size and inode (a file replaced within one clock tick is new too)."""
     try:
-        return path.stat().st_mtime_ns
+        status = path.stat()
     except FileNotFoundError:
-        return 0
+        return 0, 0, 0
+    return status.st_mtime_ns, status.st_size, status.st_ino
 
 
 def _read_yaml(path: Path) -> dict:
@@ -131,9 +171,9 @@ def _read_yaml(path: Path) -> dict:
 
 def _country_terms(data: dict):
     for phrase in data.get("ignore") or []:
-        yield Term(phrase, ("country", None))
+        yield Term(phrase, Name("country", None))
     for code, entry in (data.get("countries") or {}).items():
-        target = ("country", code)
+        target = Name("country", code)
         for language in ("en", "tr"):
             for name in entry.get(language) or []:
                 yield Term(name, target, proper_noun=True)
@@ -144,24 +184,119 @@ def _country_terms(data: dict):
                 yield Term(stem + ending, target, article=True)
 
 
-def _entity_terms(data: dict):
-    for kind, section in (("person", "persons"), ("org", "orgs")):
-        for name, aliases in (data.get(section) or {}).items():
-            for alias in aliases or []:
-                yield Term(alias, (kind, name), proper_noun=True)
+def _entity_terms(watchlist):
+    for entity in watchlist:
+        for alias in entity.aliases:
+            yield Term(alias, Name(entity.kind, entity.name), proper_noun=True)
+        for alias in entity.short:
+            yield Term(alias, Name(entity.kind, entity.name, short=True), proper_noun=True)
 
 
-def _name_tags(kind: str, matches: list[Match]) -> list[Tag]:
-    """One tag per country, person or org named; the longest name wins where names overlap."""
-    found = longest(m for m in matches if isinstance(m.target, tuple) and m.target[0] == kind)
+def _name_tags(kind: str, matches: list[Match], families: dict[str, str]) -> list[Tag]:
+    """One tag per country, person or org named; the longest name wins where names overlap.
+
+    A short spelling (a surname alone) counts only when the document also names the entity in full,
+    or a member of its family: أكار after خلوصي أكار, صدام in a story that names حفتر.
+    """
+    found = longest(m for m in matches if isinstance(m.target, Name) and m.target.kind == kind)
+    named = {m.target.value for m in found if not m.target.short}
+    named_families = {families[value] for value in named if value in families}
     evidence: dict[str, list[str]] = {}
     for match in found:
-        value = match.target[1]
-        if value is not None:
-            evidence.setdefault(value, []).append(match.evidence)
-    tags = [Tag(kind, value, 1 - math.exp(-len(words) / 2), list(dict.fromkeys(words))[:MAX_EVIDENCE])
-            for value, words in evidence.items()]
+        value = match.target.value
+        if value is None:
+            continue
+        if match.target.short and value not in named and families.get(value) not in named_families:
+            continue
+        evidence.setdefault(value, []).append(match.evidence)
+    return _by_score([_mention_tag(kind, value, words) for value, words in evidence.items()])
+
+
+def _mention_tag(kind: str, value: str, words: list[str], labels: tuple[str, ...] = ()) -> Tag:
+    """A tag scored by its number of mentions; ``labels`` go before the words in its evidence."""
+    return Tag(kind, value, 1 - math.exp(-len(words) / 2), [*labels, *list(dict.fromkeys(words))[:MAX_EVIDENCE]])
+
+
+def _by_score(tags: list[Tag]) -> list[Tag]:
     return sorted(tags, key=lambda t: -t.score)
+
+
+# --- places ----------------------------------------------------------------------------------------------------
+
+def _read_places(data: dict) -> tuple[tuple[Place, dict], ...]:
+    places = []
+    for entry in data.get("places") or []:
+        if not entry.get("name") or not entry.get("country"):
+            raise ValueError(f"places: every place needs a name and a country: {entry!r}")
+        places.append((Place(str(entry["name"]), str(entry["country"])), entry))
+    return tuple(places)
+
+
+def _place_terms(places):
+    """Spellings target ``("place", index, ambiguous)``; context words ``("place-context", index)``."""
+    for index, (_place, entry) in enumerate(places):
+        for language in ("en", "tr"):
+            for name in entry.get(language) or []:
+                yield Term(name, ("place", index, False), proper_noun=True)
+        for name in entry.get("ar") or []:
+            yield Term(name, ("place", index, False))
+        for name in entry.get("ambiguous") or []:
+            yield Term(name, ("place", index, True), proper_noun=True)
+        for word in entry.get("context") or []:
+            yield Term(word, ("place-context", index), article=True)
+
+
+def _place_tags(matches: list[Match], places: tuple[Place, ...]) -> list[Tag]:
+    """One tag per place named, its country first in the evidence.
+
+    A spelling that several places share goes, at each mention, to the place with the most mentions of
+    its country (country names, its other places, its context words) within ``PLACE_CONTEXT_WORDS``,
+    then in the whole text, then to the place listed first. An ``ambiguous`` spelling (also a common
+    word) counts only when the text has some such support for its place.
+    """
+    by_span: dict[tuple[int, int], dict[int, Match]] = {}
+    support: dict = {}  # a country code, or a place index for its context words → word positions
+    for match in matches:
+        target = match.target
+        if isinstance(target, Name):
+            if target.kind == "country" and target.value:
+                support.setdefault(target.value, []).append(match.first)
+        elif isinstance(target, tuple) and target[0] == "place":
+            candidates = by_span.setdefault((match.first, match.last), {})
+            if target[1] not in candidates or not target[2]:
+                candidates[target[1]] = match
+        elif isinstance(target, tuple) and target[0] == "place-context":
+            support.setdefault(target[1], []).append(match.first)
+    for candidates in by_span.values():
+        if len(candidates) == 1:
+            [(index, match)] = candidates.items()
+            if not match.target[2]:
+                support.setdefault(places[index].country, []).append(match.first)
+
+    support = {key: sorted(positions) for key, positions in support.items()}
+
+    def strength(index: int, first: int) -> tuple[int, int, int]:
+        country, context = support.get(places[index].country, []), support.get(index, [])
+        low, high = first - PLACE_CONTEXT_WORDS, first + PLACE_CONTEXT_WORDS
+        near = sum(bisect_right(positions, high) - bisect_left(positions, low) for positions in (country, context))
+        return near, len(country) + len(context), -index
+
+    chosen = []
+    for (first, _last), candidates in by_span.items():
+        if len(candidates) == 1:
+            [(index, match)] = candidates.items()
+        else:
+            index = max(candidates, key=lambda i: strength(i, first))
+            match = candidates[index]
+        if match.target[2] and not strength(index, first)[1]:
+            continue
+        chosen.append(match)
+
+    evidence: dict[Place, list[str]] = {}
+    for match in longest(chosen):
+        evidence.setdefault(places[match.target[1]], []).append(match.evidence)
+    return _by_score([_mention_tag("place", place.name, words, (f"country:{place.country}",))
+                      for place, words in evidence.items()])
 
 
 # --- topics ----------------------------------------------------------------------------------------------------
@@ -225,7 +360,7 @@ def _topic_tags(matches: list[Match], topics: tuple[Topic, ...]) -> list[Tag]:
         if total >= topic.threshold:
             score = min(1.0, total / (2 * topic.threshold))
             tags.append(Tag("topic", topic.id, score, list(dict.fromkeys(evidence))[:MAX_EVIDENCE]))
-    return sorted(tags, key=lambda t: -t.score)
+    return _by_score(tags)
 
 
 def _mentions(rule: Rule, by_list: dict) -> tuple[int, list[str]]:

@@ -60,6 +60,11 @@ class Term:
     def key(self) -> str:
         return fold_words(self.text.rstrip("*"))
 
+    @property
+    def is_acronym(self) -> bool:
+        written = [ch for ch in self.text if ch.isalpha()]
+        return len(written) > 1 and all(ch.isupper() for ch in written)
+
 
 @dataclass(frozen=True)
 class Match:
@@ -113,7 +118,8 @@ class Gazetteer:
             if not key:
                 continue
             for variant, prefixes in _variants(key, term):
-                entries.setdefault(variant, []).append((term, prefixes))
+                case = None if not term.proper_noun or is_arabic(key[0]) else term.is_acronym
+                entries.setdefault(variant, []).append((term, prefixes, case))
         self._automaton = ahocorasick.Automaton()
         for key, values in entries.items():
             self._automaton.add_word(key, (key, values))
@@ -133,11 +139,10 @@ class Gazetteer:
             last = folded.word_at(end)
             prefix = string[starts[first]:start]
             tail = string[end + 1:starts[last] + len(words[last])]
-            for term, prefixes in values:
+            for term, prefixes, acronym in values:
                 if prefix not in prefixes or not _tail_allowed(tail, term, key):
                     continue
-                if term.proper_noun and not is_arabic(key[0]) and not _capitalised(
-                        folded.pieces[first], len(key.split(" ", 1)[0]), term):
+                if acronym is not None and not _capitalised(folded.pieces[first], len(key.split(" ", 1)[0]), acronym):
                     continue
                 matches.append(Match(term.target, first, last, folded.evidence(first, last), len(key)))
         return matches
@@ -185,15 +190,18 @@ def _is_suffix_chain(tail: str, budget: int) -> bool:
     return any(tail.startswith(s) and _is_suffix_chain(tail[len(s):], budget - 1) for s in _LATIN_SUFFIXES)
 
 
-def _capitalised(piece: str, length: int, term: Term) -> bool:
-    """Capital initial in the text; for an acronym term (US, ABD) its letters all in capitals."""
-    letters = [ch for ch in piece if ch.isalpha()]
-    if not letters:
-        return False
-    written = [ch for ch in term.text if ch.isalpha()]
-    if len(written) > 1 and all(ch.isupper() for ch in written):
-        return all(ch.isupper() for ch in letters[:length])
-    return letters[0].isupper()
+def _capitalised(piece: str, length: int, acronym: bool) -> bool:
+    """Capital initial in the text; for an acronym term (US, ABD) its letters all in capitals.
+
+    A name that starts with a number (444 Brigade) has no case to check in its first word.
+    """
+    if acronym:
+        letters = [ch for ch in piece if ch.isalpha()][:length]
+        return bool(letters) and all(ch.isupper() for ch in letters)
+    for ch in piece:
+        if ch.isalpha():
+            return ch.isupper()
+    return piece[:1].isdigit()
 
 
 def _split_at_separators(token: str) -> list[str]:
