@@ -31,8 +31,9 @@ Routes (GET):
 ``/headers``                    the request headers, one per line in a <pre>
 ==============================  ==============================================================
 
-On every route with a body, ``?ctype=T`` replaces the Content-Type (``?ctype=`` sends none)
-and ``?charset=C`` appends ``; charset=C`` to it.
+On every route with a body, ``?ctype=T`` replaces the Content-Type (``?ctype=`` sends none),
+``?charset=C`` appends ``; charset=C`` to it and ``?encoding=E`` sends ``Content-Encoding: E``
+(whatever the body is).
 
 Run ``python tests/fixture_server.py --port 8000`` to serve by hand (demos, benchmarks).
 """
@@ -141,6 +142,8 @@ class _Handler(BaseHTTPRequestHandler):
         content_type = self.query.get("ctype", content_type)
         if "charset" in self.query:
             content_type += f"; charset={self.query['charset']}"
+        if "encoding" in self.query:
+            headers = {**headers, "Content-Encoding": self.query["encoding"]}
         self.send_response(status)
         if content_type:
             self.send_header("Content-Type", content_type)
@@ -195,6 +198,61 @@ class _Handler(BaseHTTPRequestHandler):
         body = gzipped_big_page(int(float(self.query.get("mb", 50)) * MEGABYTE))
         self.send_body(200, body, headers={"Content-Encoding": "gzip"})
 
+    def route_deflate_big(self, _: str) -> None:
+        body = deflated_big_page(int(float(self.query.get("mb", 50)) * MEGABYTE), raw=self.query.get("raw") == "1")
+        self.send_body(200, body, headers={"Content-Encoding": "deflate"})
+
+    def route_brotli_big(self, _: str) -> None:
+        body = brotli_big_page(int(float(self.query.get("mb", 50)) * MEGABYTE))
+        self.send_body(200, body, headers={"Content-Encoding": "br"})
+
+    def route_wrong_length(self, _: str) -> None:
+        self.send_head(200, "text/html; charset=utf-8", {"Content-Length": self.query["claim"]})
+        self.wfile.write(article_page("wrong-length"))
+        self.close_connection = True
+
+    def route_endless(self, _: str) -> None:
+        delay = float(self.query.get("delay", 0))
+        self.send_chunked_head()
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(HTML_HEAD), HTML_HEAD))
+        chunk = b"<p>" + b"and it goes on. " * 256 + b"</p>\n"
+        while not self.wait(delay):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+
+    def route_bad_chunked(self, _: str) -> None:
+        self.send_chunked_head()
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(HTML_HEAD), HTML_HEAD))
+        self.wfile.write(b"zz; not a size\r\n<p>broken</p>\r\n0\r\n\r\n")
+
+    def route_binary(self, _: str) -> None:
+        self.send_body(200, random.Random(7).randbytes(CHUNK), "text/html")
+
+    def route_nul_bytes(self, _: str) -> None:
+        page = article_page("nul-bytes")
+        at = 200 if self.query.get("at") == "head" else page.index(b"</article>")
+        self.send_body(200, page[:at] + b"\0\0 NUL \0" + page[at:])
+
+    def route_deep(self, _: str) -> None:
+        levels = int(self.query.get("levels", 10_000))
+        self.send_body(200, b"<!DOCTYPE html><html><body>" + b"<div>" * levels + article_page("deep")
+                       + b"</div>" * levels + b"</body></html>")
+
+    def route_encoded(self, _: str) -> None:
+        codec = self.query.get("codec", "windows-1256")
+        text = TURKISH_TEXT if self.query.get("lang") == "tr" else ARABIC_TEXT
+        self.send_body(200, legacy_page(text, self.query.get("label", codec)).encode(codec), "text/html")
+
+    def route_mixed_encoding(self, _: str) -> None:
+        half = ARABIC_TEXT.split("\n")
+        body = (f"<!DOCTYPE html><html lang=\"ar\"><body><article><p>{half[0]}</p>".encode()
+                + f"<p>{half[1]}</p></article></body></html>".encode("windows-1256"))
+        self.send_body(200, body, "text/html")
+
+    def send_chunked_head(self) -> None:
+        self.protocol_version = "HTTP/1.1"  # chunked framing is HTTP/1.1 only
+        self.send_head(200, "text/html; charset=utf-8", {"Transfer-Encoding": "chunked", "Connection": "close"})
+        self.close_connection = True
+
     def route_pdf(self, _: str) -> None:
         self.send_body(200, PDF, "application/pdf")
 
@@ -240,8 +298,39 @@ def big_page_chunks(size: int):
 
 @lru_cache(maxsize=4)
 def gzipped_big_page(size: int) -> bytes:
-    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: gzip container
+    return _zlib_compressed(size, 31)  # wbits 31: gzip container
+
+
+@lru_cache(maxsize=4)
+def deflated_big_page(size: int, raw: bool = False) -> bytes:
+    return _zlib_compressed(size, -15 if raw else 15)  # 15: zlib container; -15: bare deflate
+
+
+@lru_cache(maxsize=4)
+def brotli_big_page(size: int) -> bytes:
+    import brotli
+
+    compressor = brotli.Compressor(quality=5)
+    return b"".join(compressor.process(chunk) for chunk in big_page_chunks(size)) + compressor.finish()
+
+
+def _zlib_compressed(size: int, wbits: int) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
     return b"".join(compressor.compress(chunk) for chunk in big_page_chunks(size)) + compressor.flush()
+
+
+HTML_HEAD = b"<!DOCTYPE html><html><head><title>Endless</title></head><body>\n"
+ARABIC_TEXT = ("قال المتحدث باسم خفر السواحل إن الدورية البحرية المشتركة ستستمر حتى نهاية الشهر الجاري.\n"
+               "وأضاف أن السفن ستعود إلى الميناء بعد انتهاء التدريب على عمليات البحث والإنقاذ في المياه الإقليمية.")
+TURKISH_TEXT = ("Sahil güvenlik sözcüsü, ortak deniz devriyesinin ay sonuna kadar süreceğini söyledi.\n"
+                "Gemilerin, arama ve kurtarma eğitimi bittikten sonra limana döneceğini de ekledi.")
+
+
+def legacy_page(text: str, charset_label: str) -> str:
+    """A small article page declaring ``charset_label``, with ``text`` as its paragraphs."""
+    paragraphs = "\n".join(f"<p>{line}</p>" for line in text.split("\n"))
+    return (f"<!DOCTYPE html><html><head><meta charset=\"{charset_label}\"><title>{text[:30]}</title></head>"
+            f"<body><article>{paragraphs}</article></body></html>")
 
 
 SUBJECTS = ["The defence ministry", "A government spokesman", "Officials in Ankara", "The coast guard",

@@ -2,21 +2,27 @@
 
 Why it is written this way:
 
-- Redirects are followed here rather than by httpx, so that every hop's scheme and
+- Redirects are followed here rather than by httpx, so that every hop's scheme, port and
   addresses are checked: an open redirect on a public site must not lead into the intranet.
-- The body is streamed. The size cap applies to *decoded* bytes (a gzip bomb stops at the
-  cap) and the whole-request deadline is checked between chunks, with every read bounded by
-  the time left, so a server dripping one byte a second cannot hold a worker.
+- Addresses are checked twice: when a URL is read (a clear reason before any connection,
+  whatever the transport) and again where the socket is opened (``GuardedBackend``), which
+  resolves the host once, checks every answer and connects to a checked address. A DNS answer
+  that changes between the two (rebinding) therefore never reaches a private address. The URL
+  is untouched, so the Host header, TLS SNI and certificate checks stay on the host name.
+- Ports of internal services (``INTERNAL_SERVICE_PORTS``: SSH, SMTP, Redis, PostgreSQL…) are
+  refused on any host: a news page is never served there, and speaking HTTP to them is an attack.
+- The body is streamed and decoded here, from the raw bytes, by decompressors that never
+  produce more than ``DECODE_PIECE`` bytes per step, so the size cap applies to *decoded*
+  bytes and a gzip, deflate or brotli bomb costs a few pieces of memory before it is refused.
+  The whole-request deadline is checked between pieces, with every read bounded by the time
+  left, so a server dripping one byte a second cannot hold a worker.
 - One ``httpx.Client`` per call: fetch workers run many threads against many hosts, so a
   shared pool would buy little connection reuse for its shared mutable state. The costly
   part of a client, the TLS context (~30 ms to load the CA bundle), is built once and shared.
 - Every httpx exception is mapped to one of ``workers.errors``, so tasks only ever see ours.
 
-Known limits: addresses are checked on our own resolution and httpx resolves again when it
-connects, so a DNS answer that changes in between (rebinding) is not caught here; pinning
-the connection to the checked address can reuse ``check_address``. httpx inflates each
-network read (up to 64 KiB) in one piece, so a compression bomb briefly holds one inflated
-read (measured: ~50 MB peak for a 200 MB gzip bomb) before the cap refuses it.
+Proxy variables (HTTP_PROXY…) are ignored: a proxy would open the connections itself,
+past every check above.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import re
 import socket
 import ssl
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -36,6 +43,7 @@ from functools import lru_cache
 from typing import Any
 
 import charset_normalizer
+import httpcore
 import httpx
 
 from workers.errors import (
@@ -51,10 +59,17 @@ from workers.errors import (
 )
 from workers.settings import Settings, get_settings
 
+try:  # brotli is what lets us accept "br"; without it the server is asked for gzip or deflate only
+    import brotli
+except ImportError:  # pragma: no cover - brotli is a dependency; this keeps fetch importable without it
+    brotli = None
+
 Resolver = Callable[[str, int], list[str]]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"
+ACCEPT_ENCODING = "gzip, deflate, br" if brotli else "gzip, deflate"
+DECODE_PIECE = 64 * 1024  # most decoded bytes one decompression step may produce
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 BUSY_STATUSES = frozenset({408, 429})
@@ -64,6 +79,28 @@ META_CHARSET = re.compile(rb"""<meta\s[^>]*?charset\s*=\s*["']?\s*([\w.:+-]+)"""
 HOSTNAME = re.compile(r"(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_][a-z0-9_-]{0,62})*\.?", re.IGNORECASE)
 CARRIER_GRADE_NAT = ipaddress.ip_network("100.64.0.0/10")
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Where clouds answer metadata requests (credentials!): AWS, ECS, GCP, Azure, Alibaba, Oracle.
+# Most are link-local anyway; Azure's 168.63.129.16 is a public address that only leads home.
+CLOUD_METADATA = frozenset(map(ipaddress.ip_address, [
+    "169.254.169.254", "169.254.170.2", "169.254.170.23", "fd00:ec2::254", "fd00:ec2::23",
+    "168.63.129.16", "100.100.100.200", "192.0.0.192"]))
+# A host whose last label is a number is an IPv4 address (the WHATWG URL rule), in any form
+# the system's inet_aton reads: 2130706433, 0x7f.1, 127.1, 0177.0.0.1 are all 127.0.0.1.
+CLOUD_METADATA_KIND = "a cloud metadata address"
+NUMERIC_LABEL = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]*")
+# Refused on every host, allowed networks included: no news page is served on these ports, and
+# an HTTP request to them is a cross-protocol attack on the service (the broker on 6379 first).
+# Edit this table, not the code, to change the policy.
+INTERNAL_SERVICE_PORTS = {
+    21: "FTP", 22: "SSH", 23: "Telnet", 25: "SMTP", 53: "DNS", 110: "POP3", 111: "RPC portmapper",
+    135: "MS RPC", 139: "NetBIOS", 143: "IMAP", 389: "LDAP", 445: "SMB", 465: "SMTPS", 587: "SMTP submission",
+    636: "LDAPS", 993: "IMAPS", 995: "POP3S", 1433: "SQL Server", 1521: "Oracle", 2049: "NFS",
+    2375: "Docker API", 2376: "Docker API (TLS)", 2379: "etcd", 2380: "etcd peers", 3306: "MySQL",
+    3389: "RDP", 4369: "Erlang port mapper", 5432: "PostgreSQL", 5555: "Flower", 5672: "AMQP",
+    5984: "CouchDB", 6379: "Redis", 6443: "Kubernetes API", 8500: "Consul", 9042: "Cassandra",
+    9200: "Elasticsearch", 9300: "Elasticsearch transport", 10250: "kubelet", 11211: "memcached",
+    15672: "RabbitMQ management", 25672: "RabbitMQ distribution", 27017: "MongoDB",
+}
 
 
 @dataclass(frozen=True)
@@ -89,14 +126,22 @@ class FetchResult:
 
 
 def fetch(url: str, settings: Settings | None = None, *, transport: httpx.BaseTransport | None = None,
-          resolver: Resolver | None = None, clock: Callable[[], float] = time.monotonic) -> FetchResult:
-    """GET ``url`` within the limits of ``settings``; raise a ``MirsadError`` on any failure."""
+          resolver: Resolver | None = None, network: httpcore.NetworkBackend | None = None,
+          clock: Callable[[], float] = time.monotonic) -> FetchResult:
+    """GET ``url`` within the limits of ``settings``; raise a ``MirsadError`` on any failure.
+
+    By default connections go through ``GuardedTransport``; ``network`` is the backend that
+    opens its sockets (tests record it). A ``transport`` passed in replaces all of that, and
+    then only the check made when a URL is read applies."""
     settings = settings or get_settings()
+    resolver = resolver or resolve_host
     deadline = clock() + settings.total_timeout
-    client = httpx.Client(transport=transport, verify=_tls_context(), trust_env=False, follow_redirects=False,
-                          headers={"User-Agent": settings.user_agent, "Accept": ACCEPT})
+    client = httpx.Client(transport=transport or GuardedTransport(settings, resolver, network), trust_env=False,
+                          follow_redirects=False,
+                          headers={"User-Agent": settings.user_agent, "Accept": ACCEPT,
+                                   "Accept-Encoding": ACCEPT_ENCODING})
     try:
-        return _follow(client, url, settings, resolver or resolve_host, deadline, clock)
+        return _follow(client, url, settings, resolver, deadline, clock)
     except httpx.TimeoutException as exc:
         raise FetchTimeout(f"timed out ({type(exc).__name__}: {exc})") from exc
     except httpx.InvalidURL as exc:
@@ -106,6 +151,50 @@ def fetch(url: str, settings: Settings | None = None, *, transport: httpx.BaseTr
     finally:
         if transport is None:  # a transport passed in belongs to the caller, who closes it
             client.close()
+
+
+class GuardedBackend(httpcore.NetworkBackend):
+    """Opens TCP connections only to checked addresses: the host is resolved here, once, every
+    answer must pass ``check_address`` and the port ``check_port``, and the socket is opened to
+    one of those very addresses, so nothing can swap the answer between check and connect."""
+
+    def __init__(self, allowed: bool | tuple[Network, ...], resolver: Resolver,
+                 network: httpcore.NetworkBackend | None = None):
+        self.allowed = allowed
+        self.resolver = resolver
+        self.network = network or httpcore.SyncBackend()
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:
+        check_port(port)
+        failure: Exception | None = None
+        for address in _checked_addresses(host, port, self.allowed, self.resolver):
+            try:
+                return self.network.connect_tcp(address, port, timeout=timeout, local_address=local_address,
+                                                socket_options=socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc  # try the next address, as the system's connect does
+        raise failure
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Any = None) -> httpcore.NetworkStream:
+        raise ForbiddenAddress(f"refusing to connect to the Unix socket {path}")
+
+    def sleep(self, seconds: float) -> None:
+        self.network.sleep(seconds)
+
+
+class GuardedTransport(httpx.HTTPTransport):
+    """httpx's transport with its connections opened by a ``GuardedBackend``, and no proxy.
+
+    httpx 0.28 has no parameter for the network backend (encode/httpx#3749 proposes one), so
+    the connection pool it builds is replaced by one built with the public httpcore API."""
+
+    def __init__(self, settings: Settings, resolver: Resolver, network: httpcore.NetworkBackend | None = None):
+        super().__init__(verify=_tls_context(), trust_env=False)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=_tls_context(),
+            network_backend=GuardedBackend(settings.private_networks_allowed, resolver, network))
 
 
 def check_address(address: str, allowed: bool | tuple[Network, ...] = ()) -> None:
@@ -121,7 +210,15 @@ def check_address(address: str, allowed: bool | tuple[Network, ...] = ()) -> Non
         if kind := _non_public_kind(embedded):
             raise ForbiddenAddress(f"{ip} maps to {embedded}, {kind}")
     elif kind := _non_public_kind(ip):
+        if ip in CLOUD_METADATA and kind != CLOUD_METADATA_KIND:
+            kind += f" ({CLOUD_METADATA_KIND})"
         raise ForbiddenAddress(f"{ip} is {kind}")
+
+
+def check_port(port: int) -> None:
+    """Raise ``ForbiddenAddress`` for the port of an internal service (``INTERNAL_SERVICE_PORTS``)."""
+    if service := INTERNAL_SERVICE_PORTS.get(port):
+        raise ForbiddenAddress(f"port {port} is the port of an internal service ({service})")
 
 
 def resolve_host(host: str, port: int) -> list[str]:
@@ -167,35 +264,52 @@ def _parse_url(raw: str, base: httpx.URL | None = None) -> httpx.URL:
     if url.port is not None and not 0 < url.port < 65536:
         raise InvalidURL(f"{raw!r}: port {url.port} is out of range")
     host = url.raw_host.decode("ascii")
-    if not (_ip_literal(host) or HOSTNAME.fullmatch(host)):
+    if NUMERIC_LABEL.fullmatch(host.removesuffix(".").rpartition(".")[2]) and not _ip_address(host):
+        raise InvalidURL(f"{raw!r}: {host!r} ends in a number but is not an IPv4 address")
+    if not (_ip_address(host) or HOSTNAME.fullmatch(host)):
         raise InvalidURL(f"{raw!r}: {host!r} is not a valid host name")
     return url
 
 
 def _check_destination(url: httpx.URL, allowed: bool | tuple[Network, ...], resolver: Resolver) -> None:
-    """Refuse ``url`` unless every address its host resolves to passes ``check_address``."""
-    if allowed is True:
-        return
-    host = url.raw_host.decode("ascii")
-    if _ip_literal(host):
-        addresses = [host]
+    """Refuse ``url`` unless its port passes ``check_port`` and every address its host resolves
+    to passes ``check_address``."""
+    port = url.port or (443 if url.scheme == "https" else 80)
+    check_port(port)
+    if allowed is not True:
+        _checked_addresses(url.raw_host.decode("ascii"), port, allowed, resolver)
+
+
+def _checked_addresses(host: str, port: int, allowed: bool | tuple[Network, ...], resolver: Resolver) -> list[str]:
+    """The addresses of ``host`` (the one it spells when it is numeric), each passed through ``check_address``."""
+    if address := _ip_address(host):
+        addresses = [address]
     else:
         try:
-            addresses = resolver(host, url.port or (443 if url.scheme == "https" else 80))
+            addresses = resolver(host, port)
         except OSError as exc:
             raise ConnectionFailed(f"cannot resolve {host}: {exc}") from exc
         if not addresses:
             raise ConnectionFailed(f"{host} resolves to no address")
     for address in addresses:
         check_address(address, allowed)
+    return addresses
 
 
-def _ip_literal(host: str) -> bool:
+def _ip_address(host: str) -> str | None:
+    """The address ``host`` spells, canonical (an IP literal, or a numeric IPv4 form such as
+    2130706433 or 0x7f.1, which the system resolver would read the same way); else None."""
     try:
-        ipaddress.ip_address(host)
+        return str(ipaddress.ip_address(host))
     except ValueError:
-        return False
-    return True
+        pass
+    name = host.removesuffix(".")
+    if not NUMERIC_LABEL.fullmatch(name.rpartition(".")[2]):
+        return None
+    try:
+        return socket.inet_ntoa(socket.inet_aton(name))
+    except OSError:
+        return None
 
 
 def _embedded_ipv4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -219,6 +333,7 @@ def _non_public_kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str |
         (ip.is_private, "a private address"),
         (ip.is_reserved, "a reserved address"),
         (not ip.is_global, "not a globally routable address"),
+        (ip in CLOUD_METADATA, CLOUD_METADATA_KIND),
     ]
     return next((kind for matches, kind in checks if matches), None)
 
@@ -265,13 +380,97 @@ def _read_body(response: httpx.Response, settings: Settings, deadline: float, cl
     if uncompressed and length.isdigit() and int(length) > cap:
         raise PageTooLarge(f"Content-Length {length} is over the cap of {cap} bytes")
     body = bytearray()
-    for chunk in response.iter_bytes():
-        body += chunk
+    for piece in _decoded(response.iter_raw(), _decoders(response.headers.get("content-encoding", ""))):
+        body += piece
         if len(body) > cap:
             raise PageTooLarge(f"body is over the cap of {cap} bytes")
         if clock() > deadline:
             raise FetchTimeout(f"fetch took longer than {settings.total_timeout:g} s")
     return bytes(body)
+
+
+class _Inflater:
+    """gzip, zlib or raw deflate, decoded ``DECODE_PIECE`` bytes at a time."""
+
+    def __init__(self, wbits: int):
+        self._inflate = zlib.decompressobj(wbits)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """The output for ``data``, in bounded pieces; ``feed(b"")`` drains what is pending."""
+        while not self._inflate.eof:
+            piece = self._inflate.decompress(data, DECODE_PIECE)
+            data = self._inflate.unconsumed_tail
+            if piece:
+                yield piece
+            if not data and len(piece) < DECODE_PIECE:
+                return
+
+
+class _Deflater:
+    """"deflate" is zlib-wrapped by the standard and raw deflate on many servers: the first two
+    bytes tell which."""
+
+    def __init__(self) -> None:
+        self._head = b""
+        self._inflater: _Inflater | None = None
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if self._inflater is None:
+            self._head += data
+            if len(self._head) < 2 and data:
+                return
+            zlib_header = self._head[:1] and self._head[0] & 0x0F == 8 and int.from_bytes(self._head[:2]) % 31 == 0
+            self._inflater = _Inflater(zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS)
+            data = self._head
+        yield from self._inflater.feed(data)
+
+
+class _Unbrotli:
+    """brotli, decoded about ``DECODE_PIECE`` bytes at a time (the library's own output limit)."""
+
+    def __init__(self) -> None:
+        self._decompressor = brotli.Decompressor()
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while not self._decompressor.is_finished():
+            piece = self._decompressor.process(data, output_buffer_limit=DECODE_PIECE)
+            data = b""
+            if not piece:
+                return
+            yield piece
+
+
+def _decoders(content_encoding: str) -> list:
+    """One decoder per content coding, in decoding order (the last one applied comes first)."""
+    decoders = []
+    for coding in reversed([c.strip().lower() for c in content_encoding.split(",")]):
+        if coding in {"gzip", "x-gzip"}:
+            decoders.append(_Inflater(zlib.MAX_WBITS | 32))  # | 32: a gzip or a zlib header
+        elif coding == "deflate":
+            decoders.append(_Deflater())
+        elif coding == "br" and brotli:
+            decoders.append(_Unbrotli())
+        elif coding not in {"", "identity"}:
+            raise UnsupportedContent(f"the body is in the content coding {coding!r}, which is not supported")
+    return decoders
+
+
+def _decoded(chunks: Iterator[bytes], decoders: list) -> Iterator[bytes]:
+    """``chunks`` through every decoder in turn, lazily, so memory stays a few pieces deep."""
+    if not decoders:
+        yield from chunks
+        return
+    first, rest = decoders[0], decoders[1:]
+
+    def pieces() -> Iterator[bytes]:
+        try:
+            for chunk in chunks:
+                yield from first.feed(chunk)
+            yield from first.feed(b"")
+        except (zlib.error, *((brotli.error,) if brotli else ())) as exc:
+            raise UnsupportedContent(f"the body's compression is corrupt ({exc})") from exc
+
+    yield from _decoded(pieces(), rest)
 
 
 def _sniff(body: bytes, declared: bool) -> None:
@@ -291,7 +490,7 @@ def decode_html(body: bytes, header_charset: str | None = None) -> tuple[str, st
     for codec in _candidate_codecs(body, header_charset):
         try:
             return body.decode(codec).removeprefix("\ufeff"), codec
-        except UnicodeDecodeError:
+        except UnicodeError:  # UnicodeDecodeError, or the plain UnicodeError of codecs such as idna
             continue
     return body.decode("utf-8", "replace").removeprefix("\ufeff"), "utf-8"
 
@@ -321,9 +520,14 @@ def _codec(label: str | None) -> str | None:
         return None
     try:
         name = codecs.lookup(label).name
-        b"".decode(name)  # rejects codecs that exist but are not text encodings (base64, zlib…)
-    except LookupError:
+    except (LookupError, ValueError):  # unknown, or not even a well-formed name (a NUL, a lone surrogate)
         return None
+    try:
+        b"<".decode(name)
+    except LookupError:  # a codec, but not a text encoding: base64, rot13, zlib…
+        return None
+    except UnicodeError:  # a text encoding that wants more bytes (utf-16)
+        pass
     return name
 
 
