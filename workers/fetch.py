@@ -36,7 +36,7 @@ import socket
 import ssl
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -125,10 +125,52 @@ class FetchResult:
         return cls(**{**data, "redirects": list(data.get("redirects", []))})
 
 
+@dataclass(frozen=True)
+class RawResponse:
+    """An HTTP answer as bytes, before any HTML rule. ``headers`` has lower-case names; ``status``
+    is 2xx or 304 (errors are raised); ``redirects`` lists the URLs redirected to, in order."""
+
+    url: str
+    final_url: str
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    redirects: list[str] = field(default_factory=list)
+
+    @property
+    def media_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    @property
+    def charset(self) -> str | None:
+        for parameter in self.headers.get("content-type", "").split(";")[1:]:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "charset":
+                return value.strip().strip("\"'") or None
+        return None
+
+
 def fetch(url: str, settings: Settings | None = None, *, transport: httpx.BaseTransport | None = None,
           resolver: Resolver | None = None, network: httpcore.NetworkBackend | None = None,
           clock: Callable[[], float] = time.monotonic) -> FetchResult:
-    """GET ``url`` within the limits of ``settings``; raise a ``MirsadError`` on any failure.
+    """GET ``url`` within the limits of ``settings`` and decode it as HTML; raise a ``MirsadError``
+    on any failure, a body that is not HTML included."""
+    raw = fetch_raw(url, {"Accept": ACCEPT}, settings, transport=transport, resolver=resolver, network=network,
+                    clock=clock, expect=_require_html)
+    _sniff(raw.body, declared=bool(raw.media_type))
+    html, encoding = decode_html(raw.body, raw.charset)
+    return FetchResult(url=url, final_url=raw.final_url, status=raw.status, content_type=raw.media_type,
+                       encoding=encoding, html=html,
+                       fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), redirects=raw.redirects)
+
+
+def fetch_raw(url: str, headers: Mapping[str, str] | None = None, settings: Settings | None = None, *,
+              transport: httpx.BaseTransport | None = None, resolver: Resolver | None = None,
+              network: httpcore.NetworkBackend | None = None, clock: Callable[[], float] = time.monotonic,
+              expect: Callable[[httpx.Response], None] | None = None) -> RawResponse:
+    """GET ``url`` within the limits of ``settings`` and return the bytes, whatever the content type
+    (feeds and sitemaps come this way); a 304 is returned, not raised. ``expect`` sees the response
+    head before the body is read, and raises to refuse it.
 
     By default connections go through ``GuardedTransport``; ``network`` is the backend that
     opens its sockets (tests record it). A ``transport`` passed in replaces all of that, and
@@ -139,9 +181,9 @@ def fetch(url: str, settings: Settings | None = None, *, transport: httpx.BaseTr
     client = httpx.Client(transport=transport or GuardedTransport(settings, resolver, network), trust_env=False,
                           follow_redirects=False,
                           headers={"User-Agent": settings.user_agent, "Accept": ACCEPT,
-                                   "Accept-Encoding": ACCEPT_ENCODING})
+                                   "Accept-Encoding": ACCEPT_ENCODING, **(headers or {})})
     try:
-        return _follow(client, url, settings, resolver, deadline, clock)
+        return _follow(client, url, settings, resolver, deadline, clock, expect)
     except httpx.TimeoutException as exc:
         raise FetchTimeout(f"timed out ({type(exc).__name__}: {exc})") from exc
     except httpx.InvalidURL as exc:
@@ -226,8 +268,8 @@ def resolve_host(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)))
 
 
-def _follow(client: httpx.Client, raw_url: str, settings: Settings, resolver: Resolver,
-            deadline: float, clock: Callable[[], float]) -> FetchResult:
+def _follow(client: httpx.Client, raw_url: str, settings: Settings, resolver: Resolver, deadline: float,
+            clock: Callable[[], float], expect: Callable[[httpx.Response], None] | None) -> RawResponse:
     url = _parse_url(raw_url)
     redirects: list[str] = []
     while True:
@@ -240,17 +282,23 @@ def _follow(client: httpx.Client, raw_url: str, settings: Settings, resolver: Re
                 url = _parse_url(location, base=url)
                 redirects.append(str(url))
                 continue
+            headers = {name.lower(): value for name, value in response.headers.items()}
+            if response.status_code == 304:
+                return RawResponse(raw_url, str(url), 304, headers, b"", redirects)
             _check_status(response)
-            media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-            if media_type and media_type not in HTML_TYPES:
-                raise UnsupportedContent(f"{media_type} is not HTML")
+            if expect:
+                expect(response)
             body = _read_body(response, settings, deadline, clock)
-            _sniff(body, declared=bool(media_type))
-            html, encoding = decode_html(body, response.charset_encoding)
-            return FetchResult(url=raw_url, final_url=str(url), status=response.status_code,
-                               content_type=media_type, encoding=encoding, html=html,
-                               fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                               redirects=redirects)
+            return RawResponse(raw_url, str(url), response.status_code, headers, body, redirects)
+
+
+def _require_html(response: httpx.Response) -> None:
+    """Refuse a declared type other than HTML before its body is read (a PDF is not downloaded)."""
+    media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type and media_type not in HTML_TYPES:
+        raise UnsupportedContent(f"{media_type} is not HTML")
+    if response.status_code == 304:
+        raise UnsupportedContent("the server answered 304 Not Modified to an unconditional request")
 
 
 def _parse_url(raw: str, base: httpx.URL | None = None) -> httpx.URL:
