@@ -15,8 +15,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
-from rich.table import Table
+from rich.table import Column, Table
+from rich.text import Text
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import selectinload
 
@@ -25,7 +27,7 @@ from .db import Item, TagRecord, UrlRecord, migrate, session_scope
 from .errors import MirsadError
 from .settings import PROJECT_ROOT, get_settings
 
-out = Console(highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, markup=False)  # data ("[en]", "[Reuters]") is never markup
 err = Console(stderr=True, highlight=False)
 PROGRESS_THRESHOLD = 10
 
@@ -37,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args) or 0
     except MirsadError as exc:
-        err.print(f"[red]error:[/red] {exc.reason}")
+        err.print(f"[red]error:[/red] {escape(exc.reason)}")
         return 2
     except KeyboardInterrupt:
         return 130
@@ -174,7 +176,8 @@ def cmd_push(args) -> int:
         bar = progress.add_task("pushing", total=len(urls))
         for result in push(urls):
             counts[result.outcome] += 1
-            progress.console.print(f"[{style[result.outcome]}]{result.outcome:<8}[/] {result.url}  {result.detail}")
+            progress.console.print(f"[{style[result.outcome]}]{result.outcome:<8}[/] {escape(result.url)}  "
+                                   f"{escape(result.detail)}", soft_wrap=True)  # one line per URL, for grep
             progress.advance(bar)
     err.print(f"{counts['accepted']} accepted, {counts['known']} already known, {counts['rejected']} rejected")
     return 1 if counts["rejected"] else 0
@@ -302,7 +305,11 @@ def cmd_extract(args) -> int:
         page = fetch(source)
         document = extract(page.html, url=page.final_url, fetched_at=page.fetched_at)
     else:
-        raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+        try:
+            raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+        except OSError as exc:
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
+            return 2
         text, _codec = decode_html(raw)
         document = extract_text(text) if args.text else extract(text)
     data = document.to_dict()
@@ -394,7 +401,8 @@ def cmd_settings(args) -> int:
         for name, _value, default, doc in rows:
             print(f"| `{name}` | `{default}` | {doc} |")
         return 0
-    table = Table("variable", "value", "meaning")
+    table = Table(Column("variable", no_wrap=True), Column("value", overflow="fold"),
+                  Column("meaning", overflow="fold"))
     for name, value, _default, doc in rows:
         table.add_row(name, value, doc)
     out.print(table)
@@ -423,9 +431,9 @@ def _print_document(data: dict) -> None:
     for key in ("id", "url", "canonical_url", "language", "published_at", "author", "site_name", "credit",
                 "fetched_at", "stored_at", "state", "last_error"):
         if data.get(key) is not None:
-            out.print(f"[bold]{key}[/bold]: {data[key]}")
+            out.print(Text.assemble((key, "bold"), f": {data[key]}"))
     if data.get("keywords"):
-        out.print(f"[bold]keywords[/bold]: {', '.join(data['keywords'])}")
+        out.print(Text.assemble(("keywords", "bold"), f": {', '.join(data['keywords'])}"))
     if data.get("text"):
         out.rule("text")
         out.print(data["text"])
