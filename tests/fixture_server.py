@@ -308,6 +308,7 @@ def deflated_big_page(size: int, raw: bool = False) -> bytes:
 
 @lru_cache(maxsize=4)
 def brotli_big_page(size: int) -> bytes:
+    """Cached: compressing a gigabyte takes seconds, longer than a fetch may wait for its answer."""
     import brotli
 
     compressor = brotli.Compressor(quality=5)

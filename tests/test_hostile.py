@@ -11,7 +11,15 @@ import time
 
 import pytest
 
-from tests.fixture_server import ARABIC_TEXT, TURKISH_TEXT, FixtureServer, brotli_big_page, deflated_big_page
+from tests.fixture_server import (
+    ARABIC_TEXT,
+    MEGABYTE,
+    TURKISH_TEXT,
+    FixtureServer,
+    brotli_big_page,
+    deflated_big_page,
+    gzipped_big_page,
+)
 from workers.errors import ConnectionFailed, EmptyExtraction, FetchTimeout, PageTooLarge, UnsupportedContent
 from workers.fetch import DECODE_PIECE, decode_html, fetch
 from workers.pipeline import extract
@@ -23,6 +31,9 @@ SETTINGS = Settings(allow_private_hosts="127.0.0.0/8", max_bytes=CAP, total_time
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    # Bombs take seconds to build, longer than a timed fetch may wait: build them before any asks.
+    gzipped_big_page(200 * MEGABYTE), deflated_big_page(200 * MEGABYTE), deflated_big_page(200 * MEGABYTE, raw=True)
+    brotli_big_page(1000 * MEGABYTE)
     with FixtureServer(tmp_path_factory.mktemp("pages")) as running:
         yield running
 
