@@ -6,8 +6,12 @@
 Builds one article per language (Arabic, Turkish, English) from paragraphs written for this
 benchmark, cut to --chars characters; loads the vocabularies of config/ and the language model,
 warms up, then times classify alone (what the classify stage adds per item) and prints mean, p50,
-p95 and max in milliseconds. The process is pinned to one CPU where the OS allows it. Target:
-mean and p95 at most 5 ms.
+p95 and max in milliseconds of wall time, and the mean CPU time of the thread (on a busy machine
+the wall time also counts waiting for the core). The process is pinned to one CPU where the OS
+allows it. Target: mean and p95 at most 5 ms.
+
+Then the share of other news (sports, health, technology, culture and other beats; the texts of
+tests/fixtures/other_news.yaml, written for Mirsad) wrongly given a defence topic. Target: at most 3%.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -26,6 +32,9 @@ from workers.classify import classify, load_vocabulary  # noqa: E402
 from workers.document import Document  # noqa: E402
 
 TARGET_MS = 5.0
+TARGET_FALSE_DEFENCE = 0.03
+OTHER_NEWS = ROOT / "tests" / "fixtures" / "other_news.yaml"
+DEFENCE_TOPICS = {"defence-cooperation", "military-training", "armed-conflict", "defence-industry", "maritime-security"}
 WARM_UP_RUNS = 50
 
 ARTICLES = {
@@ -83,15 +92,26 @@ def pin_to_one_core() -> str:
     return f"pinned to CPU {core}"
 
 
-def time_classify(document: Document, vocabulary, runs: int) -> list[float]:
+def time_classify(document: Document, vocabulary, runs: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU milliseconds of each run."""
     for _ in range(WARM_UP_RUNS):
         classify(document, vocabulary)
-    timings = []
+    wall, cpu = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         classify(document, vocabulary)
-        timings.append((time.perf_counter() - start) * 1000)
-    return timings
+        wall.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.thread_time() - start_cpu) * 1000)
+    return wall, cpu
+
+
+def false_defence(vocabulary) -> tuple[list[str], int]:
+    """The other news given a defence topic (their names), and how many there are in all."""
+    other_news = yaml.safe_load(OTHER_NEWS.read_text(encoding="utf-8"))
+    wrong = [name for name, entry in other_news.items()
+             if {t.value for t in classify(Document(text=entry["body"], title=entry["title"]), vocabulary)
+                 if t.kind == "topic"} & DEFENCE_TOPICS]
+    return wrong, len(other_news)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -110,21 +130,29 @@ def main() -> int:
     vocabulary = load_vocabulary(ROOT / "config")
     print(f"vocabularies compiled in {(time.perf_counter() - started) * 1000:.0f} ms")
 
-    every = []
+    every, every_cpu = [], []
     print(f"{'language':<9}{'chars':>6}{'tags':>6}{'mean':>8}{'p50':>8}{'p95':>8}{'max':>8}   (ms)")
     for language, (title, paragraphs) in ARTICLES.items():
         document = Document(text=article(paragraphs, args.chars), title=title)
         tags = classify(document, vocabulary)
         assert tags[0].value == language, f"{language} article detected as {tags[0].value}"
-        timings = time_classify(document, vocabulary, args.runs)
+        timings, cpu = time_classify(document, vocabulary, args.runs)
         every.extend(timings)
+        every_cpu.extend(cpu)
         print(f"{language:<9}{len(document.text):>6}{len(tags):>6}{statistics.mean(timings):>8.2f}"
               f"{percentile(timings, 0.5):>8.2f}{percentile(timings, 0.95):>8.2f}{max(timings):>8.2f}")
     mean, p95 = statistics.mean(every), percentile(every, 0.95)
     verdict = "within" if max(mean, p95) <= TARGET_MS else "OVER"
     print(f"{'all':<9}{'':>12}{mean:>8.2f}{percentile(every, 0.5):>8.2f}{p95:>8.2f}{max(every):>8.2f}")
-    print(f"mean {mean:.2f} ms, p95 {p95:.2f} ms: {verdict} the {TARGET_MS:.0f} ms target")
-    return 0 if verdict == "within" else 1
+    print(f"mean {mean:.2f} ms, p95 {p95:.2f} ms (CPU time: mean {statistics.mean(every_cpu):.2f} ms, "
+          f"p95 {percentile(every_cpu, 0.95):.2f} ms): {verdict} the {TARGET_MS:.0f} ms target")
+
+    wrong, total = false_defence(vocabulary)
+    share = len(wrong) / total
+    share_verdict = "within" if share <= TARGET_FALSE_DEFENCE else "OVER"
+    print(f"other news given a defence topic: {share:.1%} ({len(wrong)} of {total}"
+          f"{': ' + ', '.join(wrong) if wrong else ''}): {share_verdict} the {TARGET_FALSE_DEFENCE:.0%} target")
+    return 0 if verdict == share_verdict == "within" else 1
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import Iterable, NamedTuple
 
 import yaml
 
@@ -37,7 +37,7 @@ LANGUAGE_FOLDS = {"ary": "ar", "arz": "ar"}
 # Endings of the Arabic nisba adjective, added to each ``ar_nisba`` stem: ي، ية، يين، يون، يان، يتين، يتان، يا.
 NISBA_ENDINGS = ("ي", "ية", "يين", "يون", "يان", "يتين", "يتان", "يا")
 # Language identification reads the title and the start of the body: enough text, bounded time.
-LANGUAGE_SAMPLE_CHARS = 2000
+LANGUAGE_SAMPLE_CHARS = 1200
 MAX_EVIDENCE = 12
 # Hits of one rule this close (in words) are one mention: "اتفاقية تعاون عسكري" is one, not two.
 MENTION_WORDS = 3
@@ -201,20 +201,30 @@ def _name_tags(kind: str, matches: list[Match], families: dict[str, str]) -> lis
     found = longest(m for m in matches if isinstance(m.target, Name) and m.target.kind == kind)
     named = {m.target.value for m in found if not m.target.short}
     named_families = {families[value] for value in named if value in families}
-    evidence: dict[str, list[str]] = {}
+    mentions: dict[str, list[Match]] = {}
     for match in found:
         value = match.target.value
         if value is None:
             continue
         if match.target.short and value not in named and families.get(value) not in named_families:
             continue
-        evidence.setdefault(value, []).append(match.evidence)
-    return _by_score([_mention_tag(kind, value, words) for value, words in evidence.items()])
+        mentions.setdefault(value, []).append(match)
+    return _by_score([_mention_tag(kind, value, found) for value, found in mentions.items()])
 
 
-def _mention_tag(kind: str, value: str, words: list[str], labels: tuple[str, ...] = ()) -> Tag:
+def _mention_tag(kind: str, value: str, mentions: list[Match], labels: tuple[str, ...] = ()) -> Tag:
     """A tag scored by its number of mentions; ``labels`` go before the words in its evidence."""
-    return Tag(kind, value, 1 - math.exp(-len(words) / 2), [*labels, *list(dict.fromkeys(words))[:MAX_EVIDENCE]])
+    return Tag(kind, value, 1 - math.exp(-len(mentions) / 2), [*labels, *_spellings(mentions)])
+
+
+def _spellings(matches: Iterable[Match]) -> list[str]:
+    """The first ``MAX_EVIDENCE`` distinct spellings of the matches: looking one up costs, and most are repeats."""
+    seen: dict[str, None] = {}
+    for match in matches:
+        seen[match.evidence] = None
+        if len(seen) == MAX_EVIDENCE:
+            break
+    return list(seen)
 
 
 def _by_score(tags: list[Tag]) -> list[Tag]:
@@ -292,11 +302,11 @@ def _place_tags(matches: list[Match], places: tuple[Place, ...]) -> list[Tag]:
             continue
         chosen.append(match)
 
-    evidence: dict[Place, list[str]] = {}
+    mentions: dict[Place, list[Match]] = {}
     for match in longest(chosen):
-        evidence.setdefault(places[match.target[1]], []).append(match.evidence)
-    return _by_score([_mention_tag("place", place.name, words, (f"country:{place.country}",))
-                      for place, words in evidence.items()])
+        mentions.setdefault(places[match.target[1]], []).append(match)
+    return _by_score([_mention_tag("place", place.name, found, (f"country:{place.country}",))
+                      for place, found in mentions.items()])
 
 
 # --- topics ----------------------------------------------------------------------------------------------------
@@ -353,41 +363,50 @@ def _topic_tags(matches: list[Match], topics: tuple[Topic, ...]) -> list[Tag]:
             continue
         total, evidence = 0.0, []
         for rule in topic.rules:
-            mentions, words = _mentions(rule, by_list)
+            mentions, fired = _mentions(rule, by_list)
             total += rule.weight * mentions
             if rule.weight > 0:
-                evidence.extend(words)
+                evidence.extend(fired)
         if total >= topic.threshold:
             score = min(1.0, total / (2 * topic.threshold))
-            tags.append(Tag("topic", topic.id, score, list(dict.fromkeys(evidence))[:MAX_EVIDENCE]))
+            tags.append(Tag("topic", topic.id, score, _spellings(evidence)))
     return _by_score(tags)
 
 
-def _mentions(rule: Rule, by_list: dict) -> tuple[int, list[str]]:
-    """How many mentions fire the rule, and the words (term, then the word near it) that fired it.
+def _mentions(rule: Rule, by_list: dict) -> tuple[int, list[Match]]:
+    """How many mentions fire the rule, and the matches (term, then the word near it) that fired it.
 
     Hits within ``MENTION_WORDS`` words of the first hit of a mention belong to it: a phrase counts once.
     """
     hits = sorted((m for i in rule.terms for m in by_list.get(i, ())), key=lambda m: m.first)
-    context = [m for i in rule.near for m in by_list.get(i, ())]
-    count, mention_start, words = 0, None, []
+    context = sorted((m for i in rule.near for m in by_list.get(i, ())), key=lambda m: m.first)
+    context_firsts = [m.first for m in context]
+    reach = max((m.last - m.first for m in context), default=0)
+    count, mention_start, fired = 0, None, []
     for hit in hits:
         if rule.near:
-            partner = _nearest(hit, context, rule.window)
+            partner = _nearest(hit, context, context_firsts, rule.window, reach)
             if partner is None:
                 continue
         if mention_start is None or hit.first - mention_start > MENTION_WORDS:
             count += 1
             mention_start = hit.first
-        words.append(hit.evidence)
+        fired.append(hit)
         if rule.near:
-            words.append(partner.evidence)
-    return count, words
+            fired.append(partner)
+    return count, fired
 
 
-def _nearest(hit: Match, context: list[Match], window: int) -> Match | None:
+def _nearest(hit: Match, context: list[Match], firsts: list[int], window: int, reach: int) -> Match | None:
+    """The context match closest to ``hit`` within ``window`` words; ``context`` is sorted by ``firsts``.
+
+    No context match spans more than ``reach`` words after its first, so only those starting within
+    ``window + reach`` words before the hit can end near it: a bisect finds them instead of a scan.
+    """
     best, best_gap = None, window + 1
-    for other in context:
+    start = bisect_left(firsts, hit.first - window - reach)
+    stop = bisect_right(firsts, hit.last + window)
+    for other in context[start:stop]:
         if other.last < hit.first:
             gap = hit.first - other.last
         elif other.first > hit.last:

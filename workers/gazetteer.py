@@ -19,6 +19,7 @@ from bisect import bisect_right
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 
 import ahocorasick
 
@@ -66,46 +67,66 @@ class Term:
         return len(written) > 1 and all(ch.isupper() for ch in written)
 
 
-@dataclass(frozen=True)
 class Match:
-    """A hit: the term's target, the folded words it covers (``first``..``last``) and their spelling in the text."""
+    """A hit: the term's target, the folded words it covers (``first``..``last``) and their spelling in the text.
 
-    target: Hashable
-    first: int
-    last: int
-    evidence: str
-    length: int
+    A text has hundreds of hits and a few make tags, so the spelling is looked up only when asked for.
+    """
+
+    __slots__ = ("target", "first", "last", "length", "_text")
+
+    def __init__(self, target: Hashable, first: int, last: int, length: int, text: FoldedText):
+        self.target, self.first, self.last, self.length, self._text = target, first, last, length, text
+
+    @property
+    def evidence(self) -> str:
+        return self._text.evidence(self.first, self.last)
+
+    def __repr__(self) -> str:
+        return f"Match({self.target!r}, {self.first}..{self.last}, {self.evidence!r})"
 
 
 class FoldedText:
-    """The text as folded words, each remembering the piece of the original text it came from."""
+    """The text as folded words, each remembering the piece of the original text it came from.
+
+    Most tokens fold to one word. A token with punctuation inside ("Libya'ya", "U.S.-Turkish") folds
+    to several, and is cut into its pieces only when a hit's spelling is asked for (``piece``).
+    """
 
     def __init__(self, text: str):
-        self.words: list[str] = []
-        self.pieces: list[str] = []
+        words: list[str] = []
+        sources: list = []  # per word: its token, or (token, part, parts) when the token folded to several words
         for token in text.split():
             folded = token.translate(_FOLD_TABLE)
             if " " not in folded:
                 if folded:
-                    self.words.append(folded)
-                    self.pieces.append(token)
+                    words.append(folded)
+                    sources.append(token)
                 continue
             parts = folded.split()
-            raw = _split_at_separators(token)
-            self.words.extend(parts)
-            self.pieces.extend(raw if len(raw) == len(parts) else [token] * len(parts))
-        self.string = " ".join(self.words)
-        self.starts: list[int] = []
-        position = 0
-        for word in self.words:
-            self.starts.append(position)
-            position += len(word) + 1
+            words.extend(parts)
+            sources.extend((token, part, len(parts)) for part in range(len(parts)))
+        self.words, self._sources = words, sources
+        self.string = " ".join(words)
+        after = list(accumulate(len(word) + 1 for word in words))  # just past each word's trailing space
+        self.starts: list[int] = [0, *after[:-1]] if words else []  # where each word starts in ``string``
+        self.ends: list[int] = [position - 1 for position in after]  # and where it ends (exclusive)
 
     def word_at(self, position: int) -> int:
         return bisect_right(self.starts, position) - 1
 
+    def piece(self, index: int) -> str:
+        source = self._sources[index]
+        if isinstance(source, str):
+            return source
+        token, part, parts = source
+        raw = _split_at_separators(token)
+        return raw[part] if len(raw) == parts else token
+
     def evidence(self, first: int, last: int) -> str:
-        return " ".join(dict.fromkeys(self.pieces[first:last + 1]))
+        if first == last:
+            return self.piece(first)
+        return " ".join(dict.fromkeys(self.piece(index) for index in range(first, last + 1)))
 
 
 class Gazetteer:
@@ -131,20 +152,20 @@ class Gazetteer:
         folded = text if isinstance(text, FoldedText) else FoldedText(text)
         if self._empty or not folded.words:
             return []
-        string, starts, words = folded.string, folded.starts, folded.words
+        string, starts, ends, word_at = folded.string, folded.starts, folded.ends, folded.word_at
         matches = []
         for end, (key, values) in self._automaton.iter(string):
             start = end - len(key) + 1
-            first = folded.word_at(start)
-            last = folded.word_at(end)
-            prefix = string[starts[first]:start]
-            tail = string[end + 1:starts[last] + len(words[last])]
+            first = word_at(start)
+            last = first if end < ends[first] else word_at(end)
+            prefix = string[starts[first]:start] if start != starts[first] else ""
+            tail = string[end + 1:ends[last]]
             for term, prefixes, acronym in values:
-                if prefix not in prefixes or not _tail_allowed(tail, term, key):
+                if prefix not in prefixes or (tail and not _tail_allowed(tail, term, key)):
                     continue
-                if acronym is not None and not _capitalised(folded.pieces[first], len(key.split(" ", 1)[0]), acronym):
+                if acronym is not None and not _capitalised(folded.piece(first), len(key.split(" ", 1)[0]), acronym):
                     continue
-                matches.append(Match(term.target, first, last, folded.evidence(first, last), len(key)))
+                matches.append(Match(term.target, first, last, len(key), folded))
         return matches
 
 
@@ -204,7 +225,9 @@ def _capitalised(piece: str, length: int, acronym: bool) -> bool:
     return piece[:1].isdigit()
 
 
-def _split_at_separators(token: str) -> list[str]:
+@lru_cache(maxsize=8192)
+def _split_at_separators(token: str) -> tuple[str, ...]:
+    """A token's pieces between punctuation; cached, as a text repeats its tokens (``العسكري،``)."""
     pieces, current = [], []
     for ch in token:
         if unicodedata.category(ch)[0] in "PSZC":
@@ -215,7 +238,7 @@ def _split_at_separators(token: str) -> list[str]:
             current.append(ch)
     if current:
         pieces.append("".join(current))
-    return pieces
+    return tuple(pieces)
 
 
 class _FoldTable(dict):
