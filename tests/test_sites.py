@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.fixture_server import FixtureServer
-from tests.test_pipeline_e2e import item_for, push_all, stack, wait_final  # noqa: F401 (stack is a fixture)
+from tests.stack_helpers import item_for, push_all, wait_final
 from workers.db import session_scope
 from workers.document import Document
 from workers.ledger import Claim
@@ -24,6 +24,8 @@ from workers.strip import strip
 
 NOTICE = "The Harbour Ledger is printed by Quayside Press; letters reach the desk through Pier Street."
 CITIES = ["Misrata", "Izmir", "Benghazi", "Mersin", "Tobruk", "Antalya"]
+TEASERS = ["Port authority opens a new quay at the eastern breakwater", "Fishing fleet returns early as storms close in",
+           "Harbour school names its first class of pilots"]
 
 
 def article_lines(number: int) -> list[str]:
@@ -149,23 +151,31 @@ def test_strip_stage_learns_the_site_and_strips_from_the_fourth_article(database
 # --- the stream: real workers ---------------------------------------------------------------------
 
 def site_page(number: int) -> str:
+    """An article of the site, its footer notice and teasers of other stories (in the article: clean keeps them)."""
     paragraphs = "".join(f"<p>{line}</p>" for line in [*article_lines(number), NOTICE])
+    teasers = "".join(f"<p>{teaser}</p>" for teaser in TEASERS)
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Talks in {CITIES[number]}</title>"
             f"</head><body><nav><a href='/'>Home</a> <a href='/news'>News</a></nav><main><article>"
-            f"<h1>Talks in {CITIES[number]}</h1>{paragraphs}</article></main></body></html>")
+            f"<h1>Talks in {CITIES[number]}</h1>{paragraphs}<div class='more'>{teasers}</div>"
+            f"</article></main></body></html>")
 
 
 @pytest.mark.integration
-def test_a_notice_shared_by_a_sites_pages_is_gone_after_the_third(stack, tmp_path):  # noqa: F811
+def test_a_notice_and_teasers_shared_by_a_sites_pages_are_gone_after_the_third(stack, tmp_path):
     database_url, *_ = stack
     for number in range(6):
         (tmp_path / f"talks-{number}.html").write_text(site_page(number), encoding="utf-8")
     with FixtureServer(pages_dir=tmp_path) as server:
-        texts = []
+        items = []
         for batch in (range(3), range(3, 6)):  # the first three are stored before the others are pushed
             results = push_all(database_url, [server.url(f"/pages/talks-{number}.html") for number in batch])
             records = wait_final(database_url, [result.url_id for result in results.values()])
             assert {record.state for record in records.values()} == {"stored"}
-            texts += [item_for(database_url, records[result.url_id]).text for result in results.values()]
-    assert [NOTICE in text for text in texts] == [True, True, True, False, False, False]
-    assert all(article_lines(number)[0] in text for number, text in enumerate(texts))
+            items += [item_for(database_url, records[result.url_id]) for result in results.values()]
+    assert [NOTICE in item.text for item in items] == [True, True, True, False, False, False]
+    assert all(line in item.text for number, item in enumerate(items) for line in article_lines(number))
+    # The teasers go from every item (they look like residue after the body), but only the site's
+    # own history says so from the fourth on: there the rule that removed them is the learned line.
+    learned = [{removal["line"]: removal["rule"] for removal in item.removed} for item in items[3:]]
+    assert all(not any(teaser in item.text for teaser in TEASERS) for item in items)
+    assert all(rules[line] == f"site:{line_fingerprint(line)}" for rules in learned for line in [NOTICE, *TEASERS])

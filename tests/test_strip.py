@@ -60,6 +60,7 @@ def test_site_name_and_share_prompt_go_while_subheading_and_marker_words_in_body
     assert rules_of(doc) == {"المرصد العربي": "site-name",
                              "هل أعجبك الخبر؟ شاركه مع اصدقائك!": "marker:share-prompt"}
     assert doc.title is None
+    assert doc.site_name == "المرصد العربي", "the site-name line names the site when the page did not"
     assert "خطوات عملية" in body_lines(doc)
     assert any("قسم التعليقات" in line for line in body_lines(doc))
     assert "\n\n" in doc.text, "paragraph breaks are kept"

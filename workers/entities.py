@@ -8,19 +8,16 @@ replacement is atomic, so a worker that reloads the watchlist never reads half a
 
 from __future__ import annotations
 
-import os
-import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from workers.config_edit import insert_entry, replace_atomically
 from workers.textnorm import fold_words
 
 WATCHLIST_FILE = "entities.yaml"
 SECTIONS = {"person": "persons", "org": "orgs"}
-_TOP_LEVEL_KEY = re.compile(r"^[^\s#]")
 
 
 @dataclass(frozen=True)
@@ -67,11 +64,11 @@ def add_entity(config_dir: Path | str, kind: str, name: str, aliases=(), short=(
 
     path = Path(config_dir) / WATCHLIST_FILE
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    updated = _insert_entry(text, SECTIONS[kind], _entry_lines(name, aliases, short))
+    updated = insert_entry(text, SECTIONS[kind], _entry_lines(name, aliases, short))
     added = next(e for e in _parse(yaml.safe_load(updated) or {}, path) if e.kind == kind and e.name == name)
     if list(added.aliases) != aliases or list(added.short) != short:
         raise ValueError(f"{name!r} could not be written to {path} as given")
-    _replace_atomically(path, updated)
+    replace_atomically(path, updated)
     return path
 
 
@@ -109,32 +106,3 @@ def _scalar(text: str) -> str:
     except yaml.YAMLError:
         pass
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _insert_entry(text: str, section: str, entry: list[str]) -> str:
-    """``text`` with ``entry`` after the last line of ``section``'s block (the section is created if missing)."""
-    lines = text.splitlines()
-    header = re.compile(rf"{section}:\s*(\{{\}}|\[\])?\s*(#.*)?$")
-    start = next((i for i, line in enumerate(lines) if header.match(line)), None)
-    if start is None:
-        block = ([""] if lines and lines[-1].strip() else []) + [f"{section}:", *entry]
-        return "\n".join(lines + block) + "\n"
-    if header.match(lines[start]).group(1):
-        lines[start] = f"{section}:"  # "orgs: {}" becomes a block
-    end = next((i for i in range(start + 1, len(lines)) if _TOP_LEVEL_KEY.match(lines[i])), len(lines))
-    while end > start + 1 and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")):
-        end -= 1  # blank lines and comments before the next section belong to it
-    return "\n".join(lines[:end] + entry + lines[end:]) + "\n"
-
-
-def _replace_atomically(path: Path, text: str) -> None:
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        if path.exists():
-            os.chmod(temporary, path.stat().st_mode & 0o777)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

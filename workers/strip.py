@@ -535,7 +535,8 @@ def _join_kept(texts: list[str], removed: dict[int, str]) -> str:
 
 def _metadata(doc: Document, lines: list[_Line], kept: list[_Line], removed: dict[int, str],
               markers: Markers) -> dict:
-    """Empty fields of ``doc`` filled from the removed metadata lines and the body's agency credit."""
+    """Empty fields of ``doc`` filled from the removed metadata lines (a byline, a site-name line above the
+    headline) and the body's agency credit."""
     found: dict[str, object] = {}
     for position, line in enumerate(lines):
         if line.hit is None or line.hit.rule.fills is None:
@@ -547,9 +548,10 @@ def _metadata(doc: Document, lines: list[_Line], kept: list[_Line], removed: dic
             value = markers.dates.parse(value, doc.fetched_at) or value
         if value:
             found.setdefault(field_name, value)
-    bylines = [line.text for line in lines if removed.get(line.number) == "byline"]
-    if bylines:
-        found.setdefault("author", bylines[0])
+    for rule, field_name in (("byline", "author"), ("site-name", "site_name")):
+        named = [line.text for line in lines if removed.get(line.number) == rule]
+        if named:
+            found.setdefault(field_name, named[0])
     prose = [line for line in kept if line.prose]
     if prose:
         agency = _LEADING_AGENCY.search(prose[0].text) or _TRAILING_AGENCY.search(prose[-1].text)
