@@ -24,39 +24,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from workers.classify import classify  # noqa: E402
+from tests.labelled_stories import FIXTURE, LabelledItem, load_fixture  # noqa: E402
 from workers.document import Document  # noqa: E402
 from workers.stories import (Candidate, Rarity, Signature, StoryIndex, assign_stories, compare,  # noqa: E402
                              signature)  # noqa: E402
 
-FIXTURE = ROOT / "tests" / "fixtures" / "stories" / "articles.yaml"
 SEEDS = ROOT.parent / "shared" / "seeds"
-
-
-@dataclass(frozen=True)
-class LabelledItem:
-    """An article with its gold labels: the event it reports and the item it copies (if any)."""
-
-    id: str
-    document: Document
-    event: str
-    copy_of: str | None = None
-
-    def sign(self) -> Signature:
-        return signature(self.document, classify(self.document))
-
-
-def load_fixture(path: Path = FIXTURE) -> list[LabelledItem]:
-    """The labelled articles of tests/fixtures/stories (see the file's header)."""
-    articles = yaml.safe_load(path.read_text(encoding="utf-8"))["articles"]
-    return [LabelledItem(a["id"], Document(text=a["text"], title=a["title"], published_at=a["published_at"],
-                                           site_name=a["outlet"]), a["event"], a.get("copy_of"))
-            for a in articles]
 
 
 def load_seeds(folder: Path) -> list[LabelledItem]:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import delete
 
-from bench.stories import load_fixture
+from tests.labelled_stories import load_fixture
+from workers.classify import classify
+from workers.db import Item, session_scope
+from workers.document import Document
+from workers.store import StoredItem, item_key, store_item
 from workers.stories import Candidate, Signature, StoryRules, assign_stories, match
+from workers.urls import url_hash
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +104,34 @@ def test_a_signature_of_another_version_is_refused(signatures):
     data = signatures["hangar-tr-aa"].to_dict() | {"v": 0}
     with pytest.raises(ValueError, match="version"):
         Signature.from_dict(data)
+
+
+def test_two_reports_stored_at_the_same_moment_end_in_one_story(database_url):
+    """Two workers store two outlets' reports of one event at once: assignment is serialised, one story."""
+    reports = {item.id: item for item in load_fixture()}
+    documents = [reports[name].document.replace(tags=classify(reports[name].document), fetched_at=None)
+                 for name in ("naval-ar-anadolu", "naval-ar-wasat")]
+    both_ready = threading.Barrier(len(documents))
+
+    def store_report(index: int) -> StoredItem:
+        both_ready.wait()
+        with session_scope(database_url) as session:
+            return store_item(session, str(index) * 64, f"https://outlet{index}.example/news/1", documents[index])
+
+    for _ in range(3):  # a fresh pair each round: the race must be lost by neither
+        with ThreadPoolExecutor(len(documents)) as pool:
+            first, second = pool.map(store_report, range(len(documents)))
+        assert first.story_id == second.story_id
+        assert {first.story_id} <= {first.item_id, second.item_id}
+        with session_scope(database_url) as session:
+            session.execute(delete(Item))
+
+
+def test_an_item_is_keyed_on_its_canonical_link_only_within_its_own_site():
+    page = Document(text="x", url="https://m.example.com/news/1?utm_source=x",
+                    canonical_url="https://www.example.com/news/1/")
+    assert item_key("h" * 64, page.url, page) == url_hash("https://example.com/news/1")
+    syndicated = page.replace(canonical_url="https://agency.example.org/story/9")
+    assert item_key("h" * 64, page.url, syndicated) == "h" * 64
+    assert item_key("h" * 64, page.url, page.replace(canonical_url=None)) == "h" * 64
+    assert item_key("h" * 64, page.url, page.replace(canonical_url="javascript:void(0)")) == "h" * 64

@@ -18,6 +18,31 @@ def test_variants_of_one_url_share_one_identity(variant):
     assert url_hash(canonicalize(variant)) == url_hash(canonicalize("https://www.example.com/news/1"))
 
 
+@pytest.mark.parametrize("variant", [
+    "https://www.example.com/news/1/",
+    "https://example.com/news/1",
+    "https://m.example.com/news/1",
+    "https://mobile.example.com/news/1",
+    "https://amp.example.com/news/1",
+    "https://www.example.com/news/1/amp",
+    "https://www.example.com/news/1/amp/",
+    "https://www.example.com/amp/news/1",
+    "https://www.example.com/news/1.amp",
+    "https://www.example.com/news/1?amp=1",
+    "https://www.example.com/news/1?amp",
+    "https://www.example.com/news/1?outputType=amp",
+    "https://WWW.example.com:443/news/1/?gclid=x&utm_campaign=y",
+])
+def test_amp_mobile_and_trailing_slash_variants_share_one_identity(variant):
+    assert canonicalize(variant) == "https://example.com/news/1"
+
+
+def test_a_short_domain_keeps_its_labels_and_other_parameters_stay():
+    assert canonicalize("https://m.co/news/1") == "https://m.co/news/1"
+    assert canonicalize("https://example.com/news/1?amp=1&id=2") == "https://example.com/news/1?id=2"
+    assert canonicalize("https://example.com/news/amplifier") == "https://example.com/news/amplifier"
+
+
 def test_real_query_parameters_stay_part_of_the_identity():
     assert canonicalize("https://example.com/article?id=1") != canonicalize("https://example.com/article?id=2")
 

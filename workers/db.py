@@ -62,6 +62,8 @@ class UrlRecord(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[bytes | None] = mapped_column(LargeBinary)
     item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))
+    # Set when the page turned out to be an item stored from another URL (its canonical link said so).
+    alias_of: Mapped[int | None] = mapped_column(ForeignKey("items.id", name="fk_urls_alias_of_items"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -99,6 +101,10 @@ class Item(Base):
     removed: Mapped[list] = mapped_column(JSONType, default=list)
     fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     stored_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    # A story's id is the id of the item that started it; copy_of is the earlier item this one republishes.
+    story_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    copy_of: Mapped[int | None] = mapped_column(ForeignKey("items.id", name="fk_items_copy_of_items"))
+    story_signature: Mapped[dict | None] = mapped_column(JSONType)
 
     tags: Mapped[list["TagRecord"]] = relationship(order_by="TagRecord.id", cascade="all, delete-orphan")
 
@@ -216,9 +222,12 @@ def _unavailable_as_retryable() -> Iterator[None]:
 
 
 def _is_connection_problem(exc: DBAPIError) -> bool:
-    return exc.connection_invalidated or "could not connect" in str(exc.orig) or "locked" in str(exc.orig) \
+    """Connection exceptions (SQLSTATE 08…) and a server shutting down or starting up (57P01–57P03) included."""
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    return exc.connection_invalidated or sqlstate.startswith(("08", "57P")) \
+        or "could not connect" in str(exc.orig) or "locked" in str(exc.orig) \
         or "terminating connection" in str(exc.orig) or "server closed" in str(exc.orig) \
-        or "Connection refused" in str(exc.orig)
+        or "Connection refused" in str(exc.orig) or "the database system is" in str(exc.orig)
 
 
 def migrate(database_url: str | None = None) -> None:

@@ -83,12 +83,17 @@ def begin(db: Executor, url_id: int, expected_state: str, max_attempts: int) -> 
 
 
 def advance(db: Executor, claim: Claim, from_state: str, to_state: str, payload: dict | None,
-            item_id: int | None = None) -> bool:
-    """Move to the next state with the stage's output; False when another run got there first."""
+            item_id: int | None = None, detail: str | None = None, alias_of: int | None = None) -> bool:
+    """Move to the next state with the stage's output; False when another run got there first.
+
+    ``alias_of``: the page is an item already stored from another URL (``detail`` says so in the history).
+    """
     values = {"attempts": 0, "last_error": None, "payload": pack(payload) if payload is not None else None}
     if item_id is not None:
         values["item_id"] = item_id
-    return _transition(db, claim.url_id, from_state, claim.attempt, to_state, None, **values)
+    if alias_of is not None:
+        values["alias_of"] = alias_of
+    return _transition(db, claim.url_id, from_state, claim.attempt, to_state, detail, **values)
 
 
 def fail(db: Executor, claim: Claim, from_state: str, reason: str) -> None:

@@ -49,9 +49,13 @@ well-tested stemmer for Turkish; good enough for English).
 Speed: ``StoryIndex`` holds the window's items ready for matching (MinHashes in one numpy matrix,
 times parsed, key counts, an index from named entity to items); a match is one numpy pass over all of
 them, then a full comparison only of the candidates that share text or a person, organisation or
-place. ``match(signature, candidates)`` builds a throwaway index: fine for tests and small pools; a
-worker matching many items should keep one index and ``add`` to it. MinHash LSH would make the text
-lookup sub-linear too, but its build cost only pays off far beyond a week of regional news.
+place, and of those at most ``MAX_COMPARED``: the ones sharing the most text and the rarest names. A
+week in which hundreds of items share text and names (one big story, or a site's templated pages)
+would otherwise cost a full comparison with each of them for every new item; the best matches are
+among the most alike anyway. ``match(signature, candidates)`` builds a throwaway index: fine for tests
+and small pools; a worker matching many items should keep one index and ``add`` to it. MinHash LSH
+would make the text lookup sub-linear too, but its build cost only pays off far beyond a week of
+regional news.
 """
 
 from __future__ import annotations
@@ -89,6 +93,10 @@ ENTITY_KIND_WEIGHTS = {"person": 1.0, "org": 0.8, "place": 0.8, "country": 0.25}
 SPECIFIC_KINDS = ("person", "org", "place")
 EVENT_WEIGHTS = {"entities": 0.35, "terms": 0.45, "title": 0.20}
 OVERLAP_DAMPING = 1.0
+MAX_COMPARED = 48
+# In the ranking of candidates for full comparison, a shared name's rarity weight (about 1 to 7) counts
+# this much against the text containment (0 to 1): two rare shared names outrank a little shared text.
+NAME_RANK_WEIGHT = 0.1
 
 _ARABIC_PREFIX = re.compile(r"^[وف]?(?:بال|كال|لل|ال)")
 _ARABIC_SUFFIXES = ("يين", "ات", "ون", "ين", "ه")
@@ -330,11 +338,12 @@ class StoryIndex:
     def __init__(self, candidates: Iterable[Candidate] = (), rules: StoryRules = StoryRules()):
         self.rules = rules
         self._candidates: list[Candidate] = []
-        self._minhashes: list[np.ndarray] = []
-        self._times: list[float] = []
+        # Grown by doubling, so that adding an item does not copy the window: rows past len(self) are unused.
+        self._minhashes = np.zeros((0, MINHASH_PERMUTATIONS), dtype=np.uint32)
+        self._sizes = np.zeros(0)
+        self._times = np.zeros(0)
         self._frequency: Counter = Counter()
         self._by_entity: dict[str, list[int]] = defaultdict(list)
-        self._stacked: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         for candidate in candidates:
             self.add(*candidate)
 
@@ -342,36 +351,38 @@ class StoryIndex:
         return len(self._candidates)
 
     def add(self, item_id: object, story_id: object, sig: Signature) -> None:
+        row = len(self._candidates)
+        if row == len(self._times):
+            capacity = max(64, 2 * row)
+            self._minhashes = np.resize(self._minhashes, (capacity, MINHASH_PERMUTATIONS))
+            self._sizes, self._times = np.resize(self._sizes, capacity), np.resize(self._times, capacity)
         self._candidates.append(Candidate(item_id, story_id, sig))
-        self._minhashes.append(_decode_minhash(sig.minhash))
-        self._times.append(_timestamp(sig))
+        self._minhashes[row] = _decode_minhash(sig.minhash)
+        self._sizes[row], self._times[row] = sig.shingles, _timestamp(sig)
         self._frequency.update(_keys(sig))
         for key in sig.entities:
             if _kind(key) in SPECIFIC_KINDS:
-                self._by_entity[key].append(len(self._candidates) - 1)
-        self._stacked = None
+                self._by_entity[key].append(row)
 
     def match(self, new: Signature) -> StoryMatch:
         """The story ``new`` belongs to among the indexed items, and the item it copies."""
         rules = self.rules
         if not self._candidates:
             return StoryMatch(None, None, 0.0, ["no candidate"])
-        matrix, sizes, times = self._arrays()
+        count = len(self._candidates)
+        times = self._times[:count]
         new_time = _timestamp(new)
         in_window = np.isnan(times) | np.isnan(new_time) | (np.abs(times - new_time) <= rules.window.total_seconds())
-        jaccard = (matrix == _decode_minhash(new.minhash)).mean(axis=1)
-        containments = _containment_from_jaccard(jaccard, new.shingles, sizes)
-        # Without shared text, only a candidate naming one of the same people, organisations or places can match.
-        related = set(np.flatnonzero(containments >= rules.near_duplicate).tolist())
-        related.update(index for key in new.entities for index in self._by_entity.get(key, ()))
-        rarity = Rarity(self._frequency, len(self._candidates), plus=new)
+        jaccard = (self._minhashes[:count] == _decode_minhash(new.minhash)).mean(axis=1)
+        containments = _containment_from_jaccard(jaccard, new.shingles, self._sizes[:count])
+        rarity = Rarity(self._frequency, count, plus=new)
         best: tuple[float, Candidate, PairScore] | None = None
         copies: list[Candidate] = []
-        for index in sorted(related):
+        for index in self._most_alike(new, containments, in_window, rarity):
             candidate, containment = self._candidates[index], float(containments[index])
             sig = candidate.signature
-            if not in_window[index] or (containment < rules.near_duplicate and new.language == sig.language
-                                        and _overlap(new.terms, sig.terms, rarity)[0] < rules.min_terms):
+            if (containment < rules.near_duplicate and new.language == sig.language
+                    and _overlap(new.terms, sig.terms, rarity)[0] < rules.min_terms):
                 continue  # the cheap test first: most related candidates share too few words
             pair = _compare(new, sig, rarity, containment)
             score = _story_score(pair, same_language=new.language == sig.language,
@@ -391,12 +402,19 @@ class StoryIndex:
             reasons.append(f"copy of item {original.item_id}")
         return StoryMatch(candidate.story_id, original.item_id if original else None, round(score, 3), reasons)
 
-    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self._stacked is None:
-            self._stacked = (np.stack(self._minhashes),
-                             np.array([c.signature.shingles for c in self._candidates], dtype=float),
-                             np.array(self._times, dtype=float))
-        return self._stacked
+    def _most_alike(self, new: Signature, containments: np.ndarray, in_window: np.ndarray,
+                    rarity: Rarity) -> list[int]:
+        """The rows worth a full comparison, earliest first: in the window, sharing text or a person,
+        organisation or place (nothing else can match), at most ``MAX_COMPARED`` of the most alike."""
+        rank = containments * (containments >= self.rules.near_duplicate)
+        for key in new.entities:
+            rows = self._by_entity.get(key)
+            if rows:
+                rank[rows] += NAME_RANK_WEIGHT * rarity.weight(key)
+        rows = np.flatnonzero((rank > 0) & in_window)
+        if len(rows) > MAX_COMPARED:  # the highest ranks; among equals, the earliest (the original of copies)
+            rows = np.sort(rows[np.lexsort((rows, -rank[rows]))[:MAX_COMPARED]])
+        return rows.tolist()
 
 
 def match(new: Signature, candidates: Iterable[Candidate], rules: StoryRules = StoryRules()) -> StoryMatch:
