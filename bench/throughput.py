@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MIRSAD_REDIS_URL", "redis://127.0.0.1:6379/14")
 os.environ["MIRSAD_ALLOW_PRIVATE_HOSTS"] = "127.0.0.0/8"
 os.environ["MIRSAD_LOG_LEVEL"] = "WARNING"
+os.environ["MIRSAD_HOST_INTERVAL"] = "0"  # every page comes from one local server: measure the pipeline, not pacing
 
 import psycopg  # noqa: E402
 import redis  # noqa: E402

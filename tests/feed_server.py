@@ -11,18 +11,22 @@ A document's ETag is a hash of its body (on unless ``etag=False``); its Last-Mod
 ``modified`` time given to ``put`` (none unless given). If-None-Match is honoured first, then
 If-Modified-Since (RFC 9110 §13.2.2). ``{base}`` in a fixture becomes the server's base URL.
 Paths not in the table answer 404; ``put_status`` makes a path answer a bare status.
-``log`` records ``(path, status, If-None-Match, If-Modified-Since)`` for every request.
+``log`` records a ``Request(path, status, if_none_match, if_modified_since)`` per request, and
+``access_log`` an ``Access(at, path, status)``, ``at`` being when it arrived (``time.time()``), so
+tests can measure the rate a host was asked at.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import NamedTuple
 
 FIXTURES = Path(__file__).resolve().parent / "feed_fixtures"
 
@@ -37,10 +41,24 @@ class Document:
     headers: tuple[tuple[str, str], ...] = ()
 
 
+class Request(NamedTuple):
+    path: str
+    status: int
+    if_none_match: str | None
+    if_modified_since: str | None
+
+
+class Access(NamedTuple):
+    at: float
+    path: str
+    status: int
+
+
 class FeedSite:
     def __init__(self) -> None:
         self.documents: dict[str, Document] = {}
-        self.log: list[tuple[str, int, str | None, str | None]] = []
+        self.log: list[Request] = []
+        self.access_log: list[Access] = []
         self.lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
@@ -69,7 +87,7 @@ class FeedSite:
             self.documents[path] = Document(f"<p>status {status}</p>".encode(), "text/html", None, None, status,
                                             tuple(headers.items()))
 
-    def requests_for(self, path: str) -> list[tuple[str, int, str | None, str | None]]:
+    def requests_for(self, path: str) -> list[Request]:
         with self.lock:
             return [entry for entry in self.log if entry[0] == path]
 
@@ -85,6 +103,7 @@ class FeedSite:
 
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
+        arrived = time.time()
         site: FeedSite = self.server.site
         with site.lock:
             document = site.documents.get(self.path)
@@ -103,7 +122,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = (304, b"") if _not_modified(document, if_none_match, if_modified_since) \
                 else (200, document.body)
         with site.lock:
-            site.log.append((self.path, status, if_none_match, if_modified_since))
+            site.log.append(Request(self.path, status, if_none_match, if_modified_since))
+            site.access_log.append(Access(arrived, self.path, status))
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)

@@ -15,11 +15,16 @@ from .pipeline import STAGES
 from .settings import Settings, get_settings
 
 RECONCILE_TASK = "mirsad.reconcile"
+POLL_SOURCES_TASK = "mirsad.poll_sources"
+POLL_SOURCE_TASK = "mirsad.poll_source"
 MAINTENANCE_QUEUE = "maintenance"
+POLL_QUEUE = "fetch"  # polling a source is network I/O, like fetching a page: the fetch worker's threads
 
 # Every task and its queue, in one table; tests check that every registered task has a route.
 TASK_ROUTES = {stage.task_name: {"queue": stage.queue} for stage in STAGES} | {
     RECONCILE_TASK: {"queue": MAINTENANCE_QUEUE},
+    POLL_SOURCES_TASK: {"queue": MAINTENANCE_QUEUE},
+    POLL_SOURCE_TASK: {"queue": POLL_QUEUE},
 }
 
 
@@ -46,6 +51,8 @@ def make_app(settings: Settings) -> Celery:
         beat_schedule={
             "reconcile": {"task": RECONCILE_TASK, "schedule": reconcile_interval(settings),
                           "options": {"expires": reconcile_interval(settings)}},
+            "poll-sources": {"task": POLL_SOURCES_TASK, "schedule": settings.source_check_interval,
+                             "options": {"expires": settings.source_check_interval}},
         },
     )
     return app

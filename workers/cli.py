@@ -28,7 +28,7 @@ from .errors import MirsadError
 from .settings import PROJECT_ROOT, get_settings
 
 out = Console(highlight=False, soft_wrap=True, markup=False)  # data ("[en]", "[Reuters]") is never markup
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # a message stays one line, its paths whole
 PROGRESS_THRESHOLD = 10
 
 
@@ -78,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     items.add_argument("--limit", type=int, default=20)
     items.add_argument("--json", action="store_true")
 
+    stories = command("stories", cmd_stories,
+                      "List stories (reports of one event), latest first, with their items and the first to publish.")
+    stories.add_argument("--since", help="with an item stored since an ISO date/time, or a duration such as 2h, 7d")
+    stories.add_argument("--limit", type=int, default=20)
+    stories.add_argument("--json", action="store_true", help="JSON lines, one story each")
+
     show = command("show", cmd_show, "Show one item (or URL): text, metadata, tags, removed lines, history.")
     show.add_argument("target", metavar="ID|URL")
     show.add_argument("--json", action="store_true")
@@ -89,6 +95,49 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("source", metavar="PATH|URL|-")
     extract.add_argument("--text", action="store_true", help="the input is already extracted plain text")
     extract.add_argument("--json", action="store_true")
+
+    sites = command("sites", cmd_sites, "List the sites strip has seen, with their articles and learned lines.")
+    sites.add_argument("--json", action="store_true")
+    site_show = sites.add_subparsers(dest="sites_command", metavar="show").add_parser(
+        "show", help="the lines one site repeats, with the articles each was seen in")
+    site_show.add_argument("site", metavar="SITE", help="a host (aa.com.tr, www.aa.com.tr) or a URL of the site")
+    site_show.add_argument("--all", action="store_true", help="every line counted, not only those learned")
+    site_show.add_argument("--json", action="store_true")
+
+    entities = command("entities", cmd_entities_list, "List or extend the watchlist of people and organisations.")
+    entities.set_defaults(kind=None, json=False)  # `mirsad entities` alone lists everything
+    entity_commands = entities.add_subparsers(dest="entities_command", metavar="list|add")
+    entity_list = entity_commands.add_parser("list", help="the watchlist, by kind and name")
+    entity_list.set_defaults(handler=cmd_entities_list)
+    entity_list.add_argument("--kind", choices=["person", "org"])
+    entity_list.add_argument("--json", action="store_true")
+    entity_add = entity_commands.add_parser(
+        "add", help="add a person or organisation (tags from the next item a worker classifies, or the next extract)")
+    entity_add.set_defaults(handler=cmd_entities_add)
+    entity_add.add_argument("kind", choices=["person", "org"])
+    entity_add.add_argument("name", help="the canonical name (also matched as an alias)")
+    entity_add.add_argument("--alias", action="append", default=[], help="another spelling (repeat for several)")
+    entity_add.add_argument("--short", action="append", default=[],
+                            help="a short form (a surname) that counts only after a full mention (repeatable)")
+
+    sources = command("sources", cmd_sources_list, "List, add, remove or discover the feeds and sitemaps polled.")
+    sources.set_defaults(json=False)  # `mirsad sources` alone lists them
+    source_commands = sources.add_subparsers(dest="sources_command", metavar="list|add|remove|discover")
+    source_list = source_commands.add_parser("list", help="every source with its health (failing or quiet ones flagged)")
+    source_list.set_defaults(handler=cmd_sources_list)
+    source_list.add_argument("--json", action="store_true")
+    source_add = source_commands.add_parser("add", help="follow a feed or sitemap (written to config/sources.yaml)")
+    source_add.set_defaults(handler=cmd_sources_add)
+    source_add.add_argument("url", metavar="URL")
+    source_add.add_argument("--every", type=int, default=None, metavar="SECONDS", help="poll interval (default 900)")
+    source_remove = source_commands.add_parser("remove", help="stop following a source")
+    source_remove.set_defaults(handler=cmd_sources_remove)
+    source_remove.add_argument("url", metavar="URL")
+    source_discover = source_commands.add_parser("discover", help="find a site's feeds and sitemaps (home page, robots.txt)")
+    source_discover.set_defaults(handler=cmd_sources_discover)
+    source_discover.add_argument("url", metavar="URL", help="the site's home page")
+    source_discover.add_argument("--add", action="store_true", help="follow every source found")
+    source_discover.add_argument("--every", type=int, default=None, metavar="SECONDS", help="poll interval for --add")
 
     demo = command("demo", cmd_demo, "Serve the sample pages in seeds/, run the stack, push them and print the tagged items.")
     demo.add_argument("--port", type=int, default=8765, help="local port for the sample pages")
@@ -130,10 +179,11 @@ def cmd_worker(args) -> int:
 
 
 def cmd_beat(_args) -> int:
+    """Celery beat with its in-memory scheduler: every entry is an interval that may as well start
+    over after a restart, and without a schedule file two stacks on one machine cannot share one."""
     from .celery_app import app
 
-    schedule = Path(tempfile.gettempdir()) / "mirsad-beat-schedule"
-    app.start(["beat", "--schedule", str(schedule), "--loglevel", get_settings().log_level])
+    app.start(["beat", "--scheduler", "celery.beat:Scheduler", "--loglevel", get_settings().log_level])
     return 0
 
 
@@ -236,6 +286,27 @@ def cmd_items(args) -> int:
     return 0
 
 
+def cmd_stories(args) -> int:
+    from .store import list_stories
+
+    with session_scope() as session:
+        found = list_stories(session, _parse_since(args.since) if args.since else None, args.limit)
+    if args.json:
+        for story in found:
+            print(json.dumps(story, ensure_ascii=False))
+        return 0
+    table = Table("story", "item", "published", "source", Column("title", overflow="fold"))
+    for story in found:  # items in order of publication: the first row is the first source to publish
+        for position, member in enumerate(story["items"]):
+            copy = f" (copy of #{member['copy_of']})" if member["copy_of"] else ""
+            table.add_row(str(story["story"]) if position == 0 else "", f"#{member['id']}",
+                          (member["published_at"] or "")[:16].replace("T", " "), member["source"],
+                          f"{member['title'] or ''}{copy}", end_section=position == len(story["items"]) - 1)
+    out.print(table)
+    err.print(f"{len(found)} stor{'y' if len(found) == 1 else 'ies'}")
+    return 0
+
+
 def cmd_show(args) -> int:
     from .store import item_to_dict
 
@@ -244,7 +315,8 @@ def cmd_show(args) -> int:
         item = session.get(Item, int(args.target)) if args.target.isdigit() else (
             session.get(Item, record.item_id) if record and record.item_id else None)
         if item is not None and record is None:
-            record = session.scalar(select(UrlRecord).where(UrlRecord.url_hash == item.url_hash))
+            record = session.scalar(select(UrlRecord).where(UrlRecord.item_id == item.id)  # the URL that stored it
+                                    .order_by(UrlRecord.alias_of.is_not(None), UrlRecord.id).limit(1))
         if item is None and record is None:
             err.print(f"no item or URL {args.target!r}")
             return 1
@@ -275,8 +347,10 @@ def cmd_status(args) -> int:
         counts = ledger.counts_by_state(session)
         failures = [{"url": r.url, "state": r.state, "reason": r.last_error, "at": r.updated_at.isoformat()}
                     for r in ledger.latest_failures(session)]
+        flagged = _flagged_sources(session)
     if args.json:
-        print(json.dumps({"queues": depths, "states": counts, "latest_failures": failures}, ensure_ascii=False))
+        print(json.dumps({"queues": depths, "states": counts, "latest_failures": failures,
+                          "flagged_sources": flagged}, ensure_ascii=False))
         return 0
     table = Table("queue", "waiting")
     for queue, depth in depths.items():
@@ -290,6 +364,11 @@ def cmd_status(args) -> int:
         table = Table("failed at", "state", "URL", "reason")
         for f in failures:
             table.add_row(f["at"][:19], f["state"], f["url"], f["reason"] or "")
+        out.print(table)
+    if flagged:
+        table = Table("source", "needs a look")
+        for source in flagged:
+            table.add_row(source["url"], source["flag"])
         out.print(table)
     return 0
 
@@ -318,6 +397,163 @@ def cmd_extract(args) -> int:
     else:
         _print_document(data)
     return 0
+
+
+# -- what strip learned and the watchlist ---------------------------------------------------------------------
+
+def cmd_sites(args) -> int:
+    from .sites import list_sites, site_key, site_lines
+
+    min_articles = get_settings().site_line_min_articles
+    if args.sites_command == "show":
+        site = site_key(args.site)
+        with session_scope() as session:
+            lines = site_lines(session, site, 1 if args.all else min_articles)
+        if args.json:
+            print(json.dumps({"site": site, "min_articles": min_articles,
+                              "lines": [{"line": line.line, "articles": line.articles,
+                                         "fingerprint": line.fingerprint, "learned": line.articles >= min_articles}
+                                        for line in lines]}, ensure_ascii=False))
+            return 0
+        table = Table("articles", "learned", Column("line", overflow="fold"), "rule")
+        for line in lines:
+            table.add_row(str(line.articles), "yes" if line.articles >= min_articles else "",
+                          line.line, f"site:{line.fingerprint}")
+        out.print(table)
+        err.print(f"{len(lines)} line(s) of {site}; a line is learned once seen in {min_articles} articles")
+        return 0
+    with session_scope() as session:
+        summaries = list_sites(session, min_articles)
+    if args.json:
+        print(json.dumps([{"site": s.site, "articles": s.articles, "learned": s.learned} for s in summaries]))
+        return 0
+    table = Table("site", "articles", "lines learned")
+    for summary in summaries:
+        table.add_row(summary.site, str(summary.articles), str(summary.learned))
+    out.print(table)
+    err.print(f"{len(summaries)} site(s); details: mirsad sites show SITE")
+    return 0
+
+
+def cmd_entities_list(args) -> int:
+    from .entities import list_entities
+
+    entities = list_entities(get_settings().config_dir, args.kind)
+    if args.json:
+        print(json.dumps([{"kind": e.kind, "name": e.name, "aliases": list(e.aliases), "short": list(e.short)}
+                          for e in entities], ensure_ascii=False))
+        return 0
+    table = Table("kind", "name", Column("aliases", overflow="fold"), "short")
+    for e in entities:
+        table.add_row(e.kind, e.name, ", ".join(e.aliases), ", ".join(e.short))
+    out.print(table)
+    err.print(f"{len(entities)} entr{'y' if len(entities) == 1 else 'ies'}")
+    return 0
+
+
+def cmd_entities_add(args) -> int:
+    from .entities import add_entity
+
+    try:
+        path = add_entity(get_settings().config_dir, args.kind, args.name, args.alias, args.short)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        return 2
+    err.print(f"added {args.kind} {escape(args.name)} to {path}; workers tag it from their next item, "
+              f"mirsad extract at once")
+    return 0
+
+
+# -- sources -------------------------------------------------------------------------------------------------
+
+def cmd_sources_list(args) -> int:
+    from .sources import describe, listing
+
+    now = datetime.now(timezone.utc)
+    with session_scope() as session:
+        rows = [describe(source, now) for source in listing(session)]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return 0
+    table = Table("url", "kind", "every", "last poll", "last new", "new URLs", Column("health", overflow="fold"))
+    for row in rows:
+        table.add_row(row["url"], row["kind"] or "?", f"{row['every']}s", (row["last_polled_at"] or "never")[:19],
+                      (row["last_new_at"] or "never")[:19], str(row["entries_seen"]), row["flag"] or "ok")
+    out.print(table)
+    flagged = sum(bool(row["flag"]) for row in rows)
+    err.print(f"{len(rows)} source(s), {flagged} flagged; they are listed in {_sources_file()}")
+    return 0
+
+
+def cmd_sources_add(args) -> int:
+    from .sources import DEFAULT_EVERY, add_to_file
+
+    try:
+        path = add_to_file(get_settings().config_dir, args.url, args.every or DEFAULT_EVERY)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        return 2
+    _sync_sources()
+    err.print(f"added {escape(args.url)} to {path}; beat polls it every {args.every or DEFAULT_EVERY}s")
+    return 0
+
+
+def cmd_sources_remove(args) -> int:
+    from .sources import remove_from_file
+
+    try:
+        path = remove_from_file(get_settings().config_dir, args.url)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        return 2
+    _sync_sources()
+    err.print(f"removed {escape(args.url)} from {path}")
+    return 0
+
+
+def cmd_sources_discover(args) -> int:
+    from .discover import discover
+    from .politeness import MAX_INLINE_WAIT, polite_fetch_fn
+    from .sources import DEFAULT_EVERY, add_to_file, read_declared
+
+    _require_broker()  # the requests take turns with the workers' through Redis
+    found = discover(args.url, fetch_fn=polite_fetch_fn(wait_up_to=MAX_INLINE_WAIT))
+    table = Table("url", "kind", "found in", "entries")
+    for source in found:
+        table.add_row(source.url, source.kind, source.via, str(source.entries))
+    out.print(table)
+    err.print(f"{len(found)} feed(s) or sitemap(s) found on {escape(args.url)}")
+    if args.add and found:
+        config_dir = get_settings().config_dir
+        listed = {source.url for source in read_declared(config_dir)}
+        for source in found:
+            if source.url not in listed:
+                add_to_file(config_dir, source.url, args.every or DEFAULT_EVERY)
+                err.print(f"added {escape(source.url)}")
+        _sync_sources()
+    return 0
+
+
+def _sync_sources() -> None:
+    """The database follows the file at once (beat would on its next round)."""
+    from .sources import sync_from_config
+
+    migrate()
+    with session_scope() as session:
+        sync_from_config(session, get_settings().config_dir)
+
+
+def _sources_file() -> Path:
+    from .sources import SOURCES_FILE
+
+    return get_settings().config_dir / SOURCES_FILE
+
+
+def _flagged_sources(session) -> list[dict]:
+    from .sources import flag, listing
+
+    now = datetime.now(timezone.utc)
+    return [{"url": source.url, "flag": reason} for source in listing(session) if (reason := flag(source, now))]
 
 
 # -- the demo ------------------------------------------------------------------------------------------------

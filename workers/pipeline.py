@@ -12,18 +12,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import ledger, sites
+from . import ledger, politeness, sites, sources
 from .classify import classify
 from .clean import clean
-from .db import session_scope, step_scope
+from .db import UrlRecord, session_scope, step_scope
 from .document import Document
-from .errors import PermanentError, RetryableError
-from .fetch import FetchResult, fetch
+from .errors import DatabaseUnavailable, PermanentError, RetryableError
+from .fetch import FetchResult
 from .ledger import Claim
 from .settings import get_settings
-from .store import store
+from .store import StoredItem, store_item
 from .strip import strip
 from .urls import site_of
 
@@ -36,7 +37,8 @@ class Stage:
     takes: str
     gives: str
     run: Callable[[Claim], dict]
-    persist: Callable[[Session, Claim, dict], int] | None = None
+    persist: Callable[[Session, Claim, dict], StoredItem] | None = None
+    gate: Callable[[int], float] | None = None  # before the claim: 0, or seconds to wait (requeue, no attempt)
 
     @property
     def queue(self) -> str:
@@ -48,12 +50,22 @@ class Stage:
 
 
 def fetch_stage(claim: Claim) -> dict:
-    return fetch(claim.url).to_dict()
+    return politeness.fetch_page(claim.url).to_dict()
+
+
+def fetch_gate(url_id: int) -> float:
+    """Take the turn of the URL's host before the claim, so that waiting for a busy host costs no attempt:
+    0.0 when the turn is ours, else the seconds until the host is free."""
+    with step_scope() as step:
+        url = step.execute(select(UrlRecord.url).where(UrlRecord.id == url_id,
+                                                       UrlRecord.state == "queued")).scalar()
+    return politeness.take_turn(url) if url else 0.0
 
 
 def clean_stage(claim: Claim) -> dict:
     page = FetchResult.from_dict(claim.payload)
-    return clean(page.html, url=page.final_url, fetched_at=page.fetched_at).to_dict()
+    document = clean(page.html, url=page.final_url, fetched_at=page.fetched_at)
+    return sources.apply_hints(document, claim.url_hash).to_dict()  # the feed's title and date when the page has none
 
 
 def strip_stage(claim: Claim) -> dict:
@@ -75,8 +87,8 @@ def store_stage(claim: Claim) -> dict:
     return claim.payload
 
 
-def persist_item(session: Session, claim: Claim, output: dict) -> int:
-    return store(session, claim.url_hash, claim.url, Document.from_dict(output))
+def persist_item(session: Session, claim: Claim, output: dict) -> StoredItem:
+    return store_item(session, claim.url_hash, claim.url, Document.from_dict(output))
 
 
 def tag_document(document: Document) -> Document:
@@ -89,7 +101,7 @@ def tag_document(document: Document) -> Document:
 def topology() -> tuple[Stage, ...]:
     """fetch → clean → strip → classify → store; fetch is I/O-bound, the rest CPU-bound."""
     return (
-        Stage("fetch", takes="queued", gives="fetched", run=fetch_stage),
+        Stage("fetch", takes="queued", gives="fetched", run=fetch_stage, gate=fetch_gate),
         Stage("clean", takes="fetched", gives="cleaned", run=clean_stage),
         Stage("strip", takes="cleaned", gives="stripped", run=strip_stage),
         Stage("classify", takes="stripped", gives="classified", run=classify_stage),
@@ -133,15 +145,18 @@ def run_step(stage: Stage, url_id: int) -> StepOutcome:
         with step_scope() as step:
             ledger.fail(step, claim, stage.takes, exc.reason)
         return StepOutcome("failed", claim.attempt, exc.reason)
+    except DatabaseUnavailable:
+        raise  # not the page's fault, and the ledger cannot record it: the task retries until the database is back
     except Exception as exc:  # retryable, or a bug that may not recur: bounded by max_attempts either way
         reason = exc.reason if isinstance(exc, RetryableError) else f"{type(exc).__name__}: {exc}"
         with step_scope() as step:
             again = ledger.note_retry(step, claim, stage.takes, reason, max_attempts)
         return StepOutcome("retry" if again else "dead", claim.attempt, reason, getattr(exc, "retry_after", None))
-    if stage.persist:  # the item, its tags and the state move commit together
+    if stage.persist:  # the item, its tags, its story and the state move commit together
         with session_scope(durable=False) as session:
-            moved = ledger.advance(session, claim, stage.takes, stage.gives, None,
-                                   stage.persist(session, claim, output))
+            stored = stage.persist(session, claim, output)
+            moved = ledger.advance(session, claim, stage.takes, stage.gives, None, stored.item_id,
+                                   stored.detail, stored.alias_of)
     else:
         with step_scope() as step:
             moved = ledger.advance(step, claim, stage.takes, stage.gives, output)

@@ -58,11 +58,21 @@ class Settings:
     site_line_min_articles: int = field(
         default=3, metadata={"doc": "Distinct articles of one site a short line must appear in before strip removes it "
                                     "from that site's later articles as learned boilerplate."})
+    story_window_days: float = field(
+        default=7.0, metadata={"doc": "Days apart two items may be published and still join one story (also how far "
+                                      "back the store stage looks for the story a new item belongs to)."})
     fetch_concurrency: int = field(default=16, metadata={"doc": "Requests in flight per fetch worker (threads)."})
     process_concurrency: int = field(
         default_factory=lambda: os.cpu_count() or 2,
         metadata={"doc": "Processing workers (clean, strip, classify, store) that `mirsad up` starts, one process each.",
                   "shown": "the number of cores"})
+    host_interval: float = field(
+        default=1.0, metadata={"doc": "Least seconds between two requests to one host, shared by every worker "
+                                      "(raised by the host's robots.txt Crawl-delay, doubled for a while after 429/503); "
+                                      "0 turns per-host pacing off (benchmarks against one local server)."})
+    source_check_interval: float = field(
+        default=30.0, metadata={"doc": "Seconds between beat's looks for sources due a poll (each source has its own "
+                                       "`every`)."})
     visibility_timeout: int = field(
         default=3600, metadata={"doc": "Seconds before Redis hands an unacknowledged message to another worker."})
     log_level: str = field(default="INFO", metadata={"doc": "Log level of workers and CLI."})

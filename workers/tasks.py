@@ -12,9 +12,9 @@ import logging
 import random
 from datetime import timedelta
 
-from . import ledger
-from .celery_app import RECONCILE_TASK, app
-from .db import session_scope
+from . import ledger, politeness, sources
+from .celery_app import POLL_SOURCE_TASK, POLL_SOURCES_TASK, RECONCILE_TASK, app
+from .db import session_scope, utcnow
 from .errors import DatabaseUnavailable
 from .pipeline import NEXT_STAGE, STAGE_FOR_STATE, STAGES, Stage, run_step
 from .settings import Settings, get_settings
@@ -37,6 +37,10 @@ def run_stage(task, stage: Stage, url_id: int) -> None:
     """One attempt at one stage: retries on retryable errors and database outages, then the next stage."""
     settings = get_settings()
     try:
+        if stage.gate and (wait := stage.gate(url_id)) > 0:  # the host is busy: come back soon, no attempt spent
+            delay = politeness.requeue_delay(wait, settings)
+            log.debug("%s url_id=%s: host busy for %.2fs; back in %.2fs", stage.name, url_id, wait, delay)
+            raise task.retry(countdown=delay, max_retries=None)
         step = run_step(stage, url_id)
     except DatabaseUnavailable as exc:
         delay = backoff(task.request.retries + 1, settings)
@@ -58,7 +62,7 @@ def run_stage(task, stage: Stage, url_id: int) -> None:
 
 
 def _stage_task(stage: Stage):
-    @app.task(name=stage.task_name, bind=True)
+    @app.task(name=stage.task_name, bind=True, max_retries=None)  # the ledger bounds attempts, not Celery
     def task(self, url_id: int) -> None:
         run_stage(self, stage, url_id)
     task.__doc__ = f"Run the {stage.name} stage on one URL (ledger row id)."
@@ -81,3 +85,27 @@ def reconcile() -> int:
     if rows:
         log.warning("reconciler re-enqueued %d stuck URLs", len(rows))
     return len(rows)
+
+
+@app.task(name=POLL_SOURCES_TASK)
+def poll_sources() -> int:
+    """Beat: sync config/sources.yaml into the sources table, then send every due source to be polled."""
+    settings = get_settings()
+    with session_scope() as session:
+        try:
+            sources.sync_from_config(session, settings.config_dir)
+        except ValueError as exc:  # a typo in the file must not stop the sources already known
+            log.error("sources not synced: %s", exc)
+        due = sources.claim_due(session, utcnow())
+    for source_id in due:
+        poll_source.apply_async(args=[source_id])
+    return len(due)
+
+
+@app.task(name=POLL_SOURCE_TASK, bind=True, max_retries=None)
+def poll_source(self, source_id: int) -> int:
+    """Poll one source politely and push its never-seen entries; a busy host brings the task back shortly."""
+    report = sources.poll_source(source_id)
+    if report.retry_in is not None:
+        raise self.retry(countdown=politeness.requeue_delay(report.retry_in), max_retries=None)
+    return len(report.pushed)
