@@ -11,18 +11,40 @@ import os
 import tempfile
 import uuid
 
+
+def _test_redis_url() -> str:
+    """``MIRSAD_TEST_REDIS_URL`` (default database 15); under pytest-xdist, worker N takes the database N
+    below it, so that two workers' stacks never take each other's tasks."""
+    base = os.environ.get("MIRSAD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    server, database = base.rsplit("/", 1)
+    return f"{server}/{int(database) - worker}"
+
+
 _TMP = tempfile.mkdtemp(prefix="mirsad-tests-")
-os.environ["MIRSAD_REDIS_URL"] = os.environ.get("MIRSAD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ["MIRSAD_REDIS_URL"] = _test_redis_url()
 os.environ["MIRSAD_DATABASE_URL"] = f"sqlite:///{_TMP}/default.db"
 os.environ["MIRSAD_ALLOW_PRIVATE_HOSTS"] = "127.0.0.0/8"
 
 import psycopg  # noqa: E402
 import pytest  # noqa: E402
+import redis  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
+from tests.stack_helpers import FAST_RECOVERY  # noqa: E402
 from workers.db import forget_engines, get_engine, migrate  # noqa: E402
+from workers.stack import Stack  # noqa: E402
 
 PG_ADMIN = os.environ.get("MIRSAD_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+# The fault suite takes longest: run it first, so that under pytest-xdist (deploy/native test) the other
+# worker takes every other module meanwhile instead of the fault suite starting last and running alone.
+FIRST_MODULES = ("test_faults.py",)
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.path.name not in FIRST_MODULES)  # stable: the rest keep their order
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +77,30 @@ def database_url(request, tmp_path):
     with get_engine(url).begin() as connection:
         connection.execute(text("TRUNCATE url_events, tags, urls, items RESTART IDENTITY CASCADE"))
     return url
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def stack(request, tmp_path_factory):
+    """Real workers and beat on a fresh database of each kind; yields (database_url, env, Stack, log file).
+
+    The tests' Redis database is emptied first, so queues left by an earlier module do not leak in.
+    """
+    if request.param == "sqlite":
+        database_url = f"sqlite:///{tmp_path_factory.mktemp('e2e')}/mirsad.db"
+    else:
+        name = f"mirsad_e2e_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        database_url = PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{name}"
+    migrate(database_url)
+    redis.Redis.from_url(os.environ["MIRSAD_REDIS_URL"]).flushdb()
+    env = {**FAST_RECOVERY, "MIRSAD_DATABASE_URL": database_url}
+    log_path = tmp_path_factory.mktemp("logs") / f"stack-{request.param}.log"
+    with open(log_path, "ab") as log_file:
+        running = Stack(env=env, log_file=log_file).start()
+        yield database_url, env, running, log_file
+        running.stop(grace=10)
+    forget_engines()
+    if request.param == "postgresql":
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -27,6 +27,7 @@ import redis
 from sqlalchemy import select, text
 
 from tests.fixture_server import FixtureServer
+from tests.stack_helpers import json_lines, mirsad
 from workers.celery_app import TASK_ROUTES
 from workers.db import UrlRecord, forget_engines, get_engine, migrate, session_scope
 from workers.ledger import FINAL_STATES
@@ -47,23 +48,12 @@ WIDE = {"COLUMNS": "400"}  # a wide terminal: rich does not wrap table cells, so
 PAGES = ("en-wire.html", "tr-news.html", "ar-aggregator.html", "ar-windows-1256.html", "tr-agency.html")
 SAMPLE_PAGES = sorted(p.name for p in (PROJECT_ROOT / "seeds" / "pages").glob("*.html"))
 ITEM_FIELDS = {"id", "url", "canonical_url", "title", "text", "language", "published_at", "author", "site_name",
-               "credit", "keywords", "fetched_at", "stored_at", "tags", "removed"}
+               "credit", "keywords", "fetched_at", "stored_at", "story", "copy_of", "tags", "removed"}
 SHOW_FIELDS = ITEM_FIELDS | {"state", "last_error", "history"}
 SETTING_NAMES = [env_name(f.name) for f in dataclasses.fields(Settings)]
 
 
 # -- running commands ----------------------------------------------------------------------------------------
-
-def mirsad(*args: str, env: dict[str, str] | None = None, input: str | bytes | None = None,
-           timeout: float = 60) -> subprocess.CompletedProcess:
-    """``mirsad ARGS`` in a subprocess with the tests' environment plus ``env``; text unless ``input`` is bytes."""
-    return subprocess.run(mirsad_command(*args), env={**os.environ, **(env or {})}, input=input,
-                          capture_output=True, text=not isinstance(input, bytes), timeout=timeout)
-
-
-def json_lines(output: str) -> list[dict]:
-    return [json.loads(line) for line in output.splitlines() if line.strip()]
-
 
 def sqlite_env(directory: Path) -> dict[str, str]:
     return {**FAST_STACK, "MIRSAD_DATABASE_URL": f"sqlite:///{directory}/mirsad.db"}

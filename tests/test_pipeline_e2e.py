@@ -12,82 +12,21 @@ import subprocess
 import time
 import uuid
 
-import psycopg
 import pytest
-import redis
 from sqlalchemy import func, select
 
-from tests.conftest import PG_ADMIN
 from tests.fixture_server import FixtureServer
-from workers.db import Item, TagRecord, UrlRecord, forget_engines, migrate, session_scope
-from workers.intake import push
-from workers.stack import FETCH_WORKER, Stack, mirsad_command
+from tests.stack_helpers import item_for, push_all, wait_final
+from workers.db import Item, TagRecord, UrlRecord, session_scope
+from workers.stack import FETCH_WORKER, mirsad_command
 
 pytestmark = pytest.mark.integration
-
-FAST_RECOVERY = {
-    "MIRSAD_RECONCILE_AFTER": "3",
-    "MIRSAD_MAX_ATTEMPTS": "3",
-    "MIRSAD_RETRY_BACKOFF": "0.2",
-    "MIRSAD_RETRY_BACKOFF_MAX": "0.5",
-    "MIRSAD_TOTAL_TIMEOUT": "8",
-    "MIRSAD_READ_TIMEOUT": "4",
-    "MIRSAD_CONNECT_TIMEOUT": "2",
-    "MIRSAD_ALLOW_PRIVATE_HOSTS": "127.0.0.0/8",
-    "MIRSAD_PROCESS_CONCURRENCY": "2",
-    "MIRSAD_FETCH_CONCURRENCY": "4",
-}
 
 
 @pytest.fixture(scope="module")
 def server():
     with FixtureServer() as fixture_server:
         yield fixture_server
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def stack(request, tmp_path_factory):
-    """A running stack on a fresh database of each kind; yields (database_url, env, Stack)."""
-    if request.param == "sqlite":
-        database_url = f"sqlite:///{tmp_path_factory.mktemp('e2e')}/mirsad.db"
-    else:
-        name = f"mirsad_e2e_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        database_url = PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{name}"
-    migrate(database_url)
-    redis.Redis.from_url(os.environ["MIRSAD_REDIS_URL"]).flushdb()
-    env = {**FAST_RECOVERY, "MIRSAD_DATABASE_URL": database_url}
-    log_path = tmp_path_factory.mktemp("logs") / f"stack-{request.param}.log"
-    with open(log_path, "ab") as log_file:
-        running = Stack(env=env, log_file=log_file).start()
-        yield database_url, env, running, log_file
-        running.stop(grace=10)
-    forget_engines()
-    if request.param == "postgresql":
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def push_all(database_url: str, urls: list[str]) -> dict[str, object]:
-    return {r.url: r for r in push(urls, database_url=database_url)}
-
-
-def wait_final(database_url: str, url_ids: list[int], timeout: float = 90) -> dict[int, UrlRecord]:
-    deadline = time.monotonic() + timeout
-    while True:
-        with session_scope(database_url) as session:
-            records = {r.id: r for r in session.scalars(select(UrlRecord).where(UrlRecord.id.in_(url_ids)))}
-        if all(r.state in ("stored", "failed", "dead") for r in records.values()) or time.monotonic() > deadline:
-            return records
-        time.sleep(0.3)
-
-
-def item_for(database_url: str, record: UrlRecord) -> Item:
-    with session_scope(database_url) as session:
-        item = session.get(Item, record.item_id)
-        item.tags  # load while the session is open
-        return item
 
 
 def test_pages_in_three_languages_land_tagged(stack, server):

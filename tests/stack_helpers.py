@@ -1,0 +1,64 @@
+"""What the end-to-end tests share: fast-recovery settings, running ``mirsad``, pushing URLs and waiting for items.
+
+The ``stack`` fixture that runs the workers lives in ``tests/conftest.py``; test modules import
+these helpers from here, never from one another.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+from sqlalchemy import select
+
+from workers.db import Item, UrlRecord, session_scope
+from workers.intake import push
+from workers.stack import mirsad_command
+
+FAST_RECOVERY = {
+    "MIRSAD_RECONCILE_AFTER": "3",
+    "MIRSAD_MAX_ATTEMPTS": "3",
+    "MIRSAD_RETRY_BACKOFF": "0.2",
+    "MIRSAD_RETRY_BACKOFF_MAX": "0.5",
+    "MIRSAD_TOTAL_TIMEOUT": "8",
+    "MIRSAD_READ_TIMEOUT": "4",
+    "MIRSAD_CONNECT_TIMEOUT": "2",
+    "MIRSAD_ALLOW_PRIVATE_HOSTS": "127.0.0.0/8",
+    "MIRSAD_PROCESS_CONCURRENCY": "2",
+    "MIRSAD_FETCH_CONCURRENCY": "4",
+    "MIRSAD_HOST_INTERVAL": "0.02",  # every page is on one local server; pacing itself is tested in test_politeness
+}
+
+
+def push_all(database_url: str, urls: list[str]) -> dict[str, object]:
+    return {r.url: r for r in push(urls, database_url=database_url)}
+
+
+def wait_final(database_url: str, url_ids: list[int], timeout: float = 90) -> dict[int, UrlRecord]:
+    deadline = time.monotonic() + timeout
+    while True:
+        with session_scope(database_url) as session:
+            records = {r.id: r for r in session.scalars(select(UrlRecord).where(UrlRecord.id.in_(url_ids)))}
+        if all(r.state in ("stored", "failed", "dead") for r in records.values()) or time.monotonic() > deadline:
+            return records
+        time.sleep(0.3)
+
+
+def item_for(database_url: str, record: UrlRecord) -> Item:
+    with session_scope(database_url) as session:
+        item = session.get(Item, record.item_id)
+        item.tags  # load while the session is open
+        return item
+
+
+def mirsad(*args: str, env: dict[str, str] | None = None, input: str | bytes | None = None,
+           timeout: float = 60) -> subprocess.CompletedProcess:
+    """``mirsad ARGS`` in a subprocess with the tests' environment plus ``env``; text unless ``input`` is bytes."""
+    return subprocess.run(mirsad_command(*args), env={**os.environ, **(env or {})}, input=input,
+                          capture_output=True, text=not isinstance(input, bytes), timeout=timeout)
+
+
+def json_lines(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.strip()]
