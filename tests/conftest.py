@@ -8,8 +8,10 @@ a developer's data is never touched.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
+from pathlib import Path
 
 
 def _test_redis_url() -> str:
@@ -33,6 +35,7 @@ from sqlalchemy import text  # noqa: E402
 
 from tests.stack_helpers import FAST_RECOVERY  # noqa: E402
 from workers.db import forget_engines, get_engine, migrate  # noqa: E402
+from workers.settings import PROJECT_ROOT  # noqa: E402
 from workers.stack import Stack  # noqa: E402
 
 PG_ADMIN = os.environ.get("MIRSAD_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -45,6 +48,12 @@ FIRST_MODULES = ("test_faults.py",)
 
 def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.path.name not in FIRST_MODULES)  # stable: the rest keep their order
+
+
+@pytest.fixture
+def config_copy(tmp_path):
+    """A copy of config/ for a test to edit (point MIRSAD_CONFIG_DIR at it for the code that reads settings)."""
+    return Path(shutil.copytree(PROJECT_ROOT / "config", tmp_path / "config"))
 
 
 @pytest.fixture(scope="session")

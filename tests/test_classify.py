@@ -5,7 +5,6 @@ All texts here are written for these tests.
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import pytest
@@ -418,13 +417,6 @@ def test_other_news_still_gets_language_and_countries(vocabulary):
 
 
 # --- vocabularies are data ---------------------------------------------------------------------------------------
-
-@pytest.fixture
-def config_copy(tmp_path):
-    for name in ("countries.yaml", "places.yaml", "entities.yaml", "taxonomy.yaml"):
-        shutil.copy(CONFIG / name, tmp_path / name)
-    return tmp_path
-
 
 def test_an_added_country_name_takes_effect(config_copy):
     text = "Anadolu'dan gelen heyet"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import uuid
 
@@ -18,7 +17,7 @@ from tests.stack_helpers import mirsad as run_mirsad
 from workers.document import Document
 from workers.ledger import Claim
 from workers.pipeline import strip_stage
-from workers.settings import PROJECT_ROOT, get_settings
+from workers.settings import get_settings
 from workers.sites import line_fingerprint
 
 WIDE = {"COLUMNS": "400"}  # rich does not wrap table cells in a wide terminal: one row, one line
@@ -93,10 +92,9 @@ def test_sites_show_of_an_unknown_site_lists_nothing(database_url):
 # --- entities ---------------------------------------------------------------------------------------------
 
 @pytest.fixture
-def config_env(tmp_path):
-    """A copy of config/ that the commands read and write."""
-    shutil.copytree(PROJECT_ROOT / "config", tmp_path / "config")
-    return {"MIRSAD_CONFIG_DIR": str(tmp_path / "config")}
+def config_env(config_copy):
+    """The environment of commands that read and write a copy of config/."""
+    return {"MIRSAD_CONFIG_DIR": str(config_copy)}
 
 
 def persons(path, env) -> dict[str, list[str]]:

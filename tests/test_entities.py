@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 import yaml
@@ -10,9 +9,8 @@ import yaml
 from workers.classify import classify, load_vocabulary
 from workers.document import Document
 from workers.entities import Entity, add_entity, list_entities, read_watchlist
-from workers.settings import PROJECT_ROOT, get_settings
+from workers.settings import get_settings
 
-CONFIG = PROJECT_ROOT / "config"
 SMALL_WATCHLIST = """\
 # The analysts' notes: keep me.
 persons:
@@ -37,13 +35,6 @@ def config_dir(tmp_path):
 def persons_in(text: str, config_dir) -> set[str]:
     tags = classify(Document(text=text), load_vocabulary(config_dir))
     return {t.value for t in tags if t.kind == "person"}
-
-
-@pytest.fixture
-def full_config(tmp_path):
-    for name in ("countries.yaml", "places.yaml", "entities.yaml", "taxonomy.yaml"):
-        shutil.copy(CONFIG / name, tmp_path / name)
-    return tmp_path
 
 
 def test_add_a_person_keeps_the_rest_of_the_file(config_dir):
@@ -109,19 +100,19 @@ def test_an_empty_section_becomes_a_block(tmp_path):
     assert [(e.kind, e.name) for e in read_watchlist(tmp_path)] == [("person", "Najla Mangoush"), ("org", "Otokar")]
 
 
-def test_short_spellings_of_an_added_person_wait_for_the_full_name(full_config):
-    add_entity(full_config, "person", "Kemal Örnekoğlu", ["كمال أورنك أوغلو"], short=["Örnekoğlu", "أورنك أوغلو"])
-    assert persons_in("وقال أورنك أوغلو إن. Örnekoğlu dedi ki", full_config) == set()
-    assert persons_in("استقبل كمال أورنك أوغلو الوفد. وقال أورنك أوغلو إن", full_config) == {"Kemal Örnekoğlu"}
+def test_short_spellings_of_an_added_person_wait_for_the_full_name(config_copy):
+    add_entity(config_copy, "person", "Kemal Örnekoğlu", ["كمال أورنك أوغلو"], short=["Örnekoğlu", "أورنك أوغلو"])
+    assert persons_in("وقال أورنك أوغلو إن. Örnekoğlu dedi ki", config_copy) == set()
+    assert persons_in("استقبل كمال أورنك أوغلو الوفد. وقال أورنك أوغلو إن", config_copy) == {"Kemal Örnekoğlu"}
 
 
-def test_an_added_person_takes_effect_in_the_running_classifier(full_config, monkeypatch):
-    monkeypatch.setenv("MIRSAD_CONFIG_DIR", str(full_config))
+def test_an_added_person_takes_effect_in_the_running_classifier(config_copy, monkeypatch):
+    monkeypatch.setenv("MIRSAD_CONFIG_DIR", str(config_copy))
     get_settings.cache_clear()
     try:
         doc = Document(text="Tarık Yılmazer Trablus'ta Libyalı yetkililerle görüştü; طارق يلمازر التقى المسؤولين.")
         assert not [t for t in classify(doc) if t.kind == "person"]
-        add_entity(full_config, "person", "Tarık Yılmazer", ["طارق يلمازر"])
+        add_entity(config_copy, "person", "Tarık Yılmazer", ["طارق يلمازر"])
         [person] = [t for t in classify(doc) if t.kind == "person"]
         assert (person.value, person.evidence) == ("Tarık Yılmazer", ["Tarık Yılmazer", "طارق يلمازر"])
     finally:

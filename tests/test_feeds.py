@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 from datetime import datetime, timezone
 
@@ -10,6 +11,7 @@ import pytest
 import yaml
 
 from tests.feed_server import FIXTURES, FeedSite
+from tests.stack_helpers import mirsad
 from workers.discover import DiscoveredSource, discover, read_robots
 from workers.errors import ForbiddenAddress, HTTPStatusError, PageTooLarge, ServerBusy, UnsupportedContent
 from workers.feeds import ChildSitemap, FeedEntry, parse, poll
@@ -239,6 +241,31 @@ def test_robots_gives_crawl_delay_and_permissions_for_our_user_agent(site):
     assert robots.crawl_delay(SETTINGS.user_agent) == 3.0
     assert not robots.can_fetch(site.url("/feeds/atom.xml"), SETTINGS.user_agent)
     assert robots.can_fetch(site.url("/feeds/atom.xml"), "SomeOtherBot")
+
+
+def test_sources_commands_discover_add_list_and_remove(site, config_copy, tmp_path):
+    """What a user runs: discover a site's sources and follow them, list them, stop following one."""
+    serve_announcing_site(site)
+    robots = (FIXTURES / "robots.txt").read_text(encoding="utf-8").replace("{base}", site.base_url)
+    site.put("/robots.txt", robots.replace("Crawl-delay", "# Crawl-delay"), "text/plain")  # honoured, and slow
+    env = {"MIRSAD_CONFIG_DIR": str(config_copy), "MIRSAD_DATABASE_URL": f"sqlite:///{tmp_path}/mirsad.db",
+           "MIRSAD_HOST_INTERVAL": "0.05", "COLUMNS": "400"}  # table rows on one line each
+    feed, news, index = site.url("/feeds/latest.xml"), site.url("/sitemaps/news.xml"), site.url("/sitemaps/index.xml")
+
+    discovered = mirsad("sources", "discover", site.url("/"), "--add", "--every", "120", env=env)
+    assert discovered.returncode == 0, discovered.stderr
+    assert all(url in discovered.stdout for url in (feed, news, index))
+    assert "3 feed(s) or sitemap(s) found" in discovered.stderr and discovered.stderr.count("added ") == 3
+    listed = json.loads(mirsad("sources", "list", "--json", env=env).stdout)
+    assert {(row["url"], row["every"]) for row in listed} == {(feed, 120), (news, 120), (index, 120)}
+
+    again = mirsad("sources", "add", feed, env=env)
+    assert again.returncode == 2 and "already a source" in again.stderr
+    removed = mirsad("sources", "remove", feed, env=env)
+    assert removed.returncode == 0, removed.stderr
+    assert {row["url"] for row in json.loads(mirsad("sources", "list", "--json", env=env).stdout)} == {news, index}
+    declared = yaml.safe_load((config_copy / "sources.yaml").read_text(encoding="utf-8"))["sources"]
+    assert {entry["url"] for entry in declared} == {news, index}
 
 
 def test_discovery_guesses_common_paths_when_nothing_is_announced(site):

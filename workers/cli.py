@@ -11,6 +11,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -488,27 +489,30 @@ def cmd_sources_list(args) -> int:
 def cmd_sources_add(args) -> int:
     from .sources import DEFAULT_EVERY, add_to_file
 
-    try:
-        path = add_to_file(get_settings().config_dir, args.url, args.every or DEFAULT_EVERY)
-    except ValueError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
-        return 2
-    _sync_sources()
-    err.print(f"added {escape(args.url)} to {path}; beat polls it every {args.every or DEFAULT_EVERY}s")
-    return 0
+    path = _edit_sources_file(lambda config_dir: add_to_file(config_dir, args.url, args.every or DEFAULT_EVERY))
+    if path:
+        err.print(f"added {escape(args.url)} to {path}; beat polls it every {args.every or DEFAULT_EVERY}s")
+    return 0 if path else 2
 
 
 def cmd_sources_remove(args) -> int:
     from .sources import remove_from_file
 
+    path = _edit_sources_file(lambda config_dir: remove_from_file(config_dir, args.url))
+    if path:
+        err.print(f"removed {escape(args.url)} from {path}")
+    return 0 if path else 2
+
+
+def _edit_sources_file(edit: Callable[[Path], Path]) -> Path | None:
+    """The sources file ``edit`` changed, synced into the database; None, said why, when it refused."""
     try:
-        path = remove_from_file(get_settings().config_dir, args.url)
+        path = edit(get_settings().config_dir)
     except ValueError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
-        return 2
+        return None
     _sync_sources()
-    err.print(f"removed {escape(args.url)} from {path}")
-    return 0
+    return path
 
 
 def cmd_sources_discover(args) -> int:
