@@ -72,7 +72,6 @@ from itertools import chain
 from typing import Iterable, NamedTuple
 
 import numpy as np
-from datasketch import MinHash
 
 from workers.document import Document, Tag
 from workers.textnorm import fold_words
@@ -210,16 +209,23 @@ def signature(document: Document, tags: Iterable[Tag] | None = None) -> Signatur
 
 
 def _encode_minhash(shingles: set[str]) -> str:
-    minhash = MinHash(num_perm=MINHASH_PERMUTATIONS, seed=MINHASH_SEED, scheme=MINHASH_SCHEME,
-                      permutations=_permutations())
+    minhash = _minhash_maker()()
     minhash.update_batch(s.encode("utf-8") for s in shingles)
     return base64.b64encode(minhash.hashvalues.astype("<u4").tobytes()).decode("ascii")
 
 
 @lru_cache(maxsize=1)
-def _permutations():
-    """The permutation parameters, drawn once: building them is most of the cost of a MinHash."""
-    return MinHash(num_perm=MINHASH_PERMUTATIONS, seed=MINHASH_SEED, scheme=MINHASH_SCHEME).permutations
+def _minhash_maker():
+    """Makes empty MinHashes sharing one set of permutations (drawing them is most of a MinHash's cost).
+
+    datasketch is imported here, not with this module: its package imports scipy (0.6 s), which the
+    commands that only read stories (``mirsad stories``, ``show``) never need.
+    """
+    from datasketch import MinHash
+
+    options = {"num_perm": MINHASH_PERMUTATIONS, "seed": MINHASH_SEED, "scheme": MINHASH_SCHEME}
+    permutations = MinHash(**options).permutations
+    return lambda: MinHash(**options, permutations=permutations)
 
 
 def _decode_minhash(encoded: str) -> np.ndarray:
