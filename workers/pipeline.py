@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import ledger, politeness, sites, sources
+from . import ledger, politeness, sites, sources, stories
 from .classify import classify
 from .clean import clean
 from .db import UrlRecord, session_scope, step_scope
@@ -175,6 +175,7 @@ def extract_text(text: str) -> Document:
 
 
 def warm_up() -> None:
-    """Load strip's markers, classify's vocabularies and language model before a worker consumes (and
-    before a prefork pool forks, so children inherit them) instead of spending a second on the first item."""
-    extract_text("Türkiye ile Libya arasında askeri eğitim anlaşması imzalandı.")
+    """Load strip's markers, classify's vocabularies and language model, and the story signature's MinHash,
+    before a worker consumes (and before a prefork pool forks, so children inherit them) instead of
+    spending a second on the first item."""
+    stories.signature(extract_text("Türkiye ile Libya arasında askeri eğitim anlaşması imzalandı."))
