@@ -7,12 +7,14 @@ The whole tree, so a task can tell at a glance whether to try again::
     │   ├── FetchTimeout           connect, read or whole-request deadline passed
     │   ├── ConnectionFailed       refused, reset, DNS failure, broken transfer
     │   ├── ServerBusy             HTTP 408, 429 or 5xx (carries Retry-After when sent)
+    │   ├── HostNotReady           the host's turn is taken or it is paused (politeness): come back later
     │   └── DatabaseUnavailable    the database could not be reached
     └── PermanentError             the same input will fail the same way: record and stop
         ├── InvalidURL             malformed, or a scheme other than http/https
         ├── ForbiddenAddress       the host resolves to loopback/private/reserved space
         ├── HTTPStatusError        HTTP 4xx other than 408 and 429
         ├── TooManyRedirects       more hops than MIRSAD_MAX_REDIRECTS
+        ├── RobotsDisallowed       the site's robots.txt forbids our user agent this URL
         ├── UnsupportedContent     not HTML/XHTML (a PDF, an image, binary data)
         ├── PageTooLarge           decoded body over MIRSAD_MAX_BYTES
         └── EmptyExtraction        no article text could be extracted
@@ -55,6 +57,10 @@ class ServerBusy(RetryableError):
         self.status = status
 
 
+class HostNotReady(RetryableError):
+    """The host's turn is taken (or the host is paused); ``retry_after`` says for how long."""
+
+
 class DatabaseUnavailable(RetryableError):
     pass
 
@@ -79,6 +85,10 @@ class HTTPStatusError(PermanentError):
 
 class TooManyRedirects(PermanentError):
     pass
+
+
+class RobotsDisallowed(PermanentError):
+    """The site's robots.txt forbids our user agent this URL."""
 
 
 class UnsupportedContent(PermanentError):

@@ -197,7 +197,8 @@ def _variants(key: str, term: Term) -> list[tuple[str, frozenset[str]]]:
 
 
 def _tail_allowed(tail: str, term: Term, key: str) -> bool:
-    if not tail or term.is_prefix:
+    """Whether the non-empty ``tail`` (the rest of the last word after the term) may follow it."""
+    if term.is_prefix:
         return True
     return not is_arabic(key[-1]) and _is_suffix_chain(tail, _MAX_SUFFIXES)
 

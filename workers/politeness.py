@@ -36,7 +36,8 @@ import redis
 from protego import Protego
 
 from workers.discover import read_robots
-from workers.errors import ConnectionFailed, FetchTimeout, PermanentError, RetryableError, ServerBusy
+from workers.errors import (ConnectionFailed, FetchTimeout, HostNotReady, RetryableError, RobotsDisallowed,
+                            ServerBusy)
 from workers.feeds import FetchFn
 from workers.fetch import FetchResult, RawResponse, fetch, fetch_raw
 from workers.settings import Settings, get_settings
@@ -77,14 +78,6 @@ redis.call('SET', KEYS[1], tostring(now + interval), 'PX', math.ceil(interval * 
 redis.call('DEL', KEYS[5])
 return '0'
 """
-
-
-class HostNotReady(RetryableError):
-    """The host's turn is taken (or the host is paused); ``retry_after`` says for how long."""
-
-
-class RobotsDisallowed(PermanentError):
-    """The site's robots.txt forbids our user agent this URL."""
 
 
 def host_of(url: str) -> str:
@@ -213,12 +206,7 @@ def polite_fetch_fn(settings: Settings | None = None, *, wait_up_to: float = 0.0
     settings = settings or get_settings()
 
     def take(url: str) -> Callable[[], None]:
-        def take_or_raise() -> None:
-            if wait_up_to:
-                wait_turn(url, settings, wait_up_to)
-            elif (seconds := take_turn(url, settings)) > 0:
-                raise HostNotReady(f"{host_of(url)} is not free for {seconds:.1f} s", retry_after=seconds)
-        return take_or_raise
+        return lambda: wait_turn(url, settings, wait_up_to)
 
     def polite_fetch(url: str, headers: Mapping[str, str]) -> RawResponse:
         rules, _read_now = robots_rules(url, settings, take(url))

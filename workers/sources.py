@@ -28,9 +28,9 @@ from . import feeds
 from .config_edit import insert_entry, replace_atomically
 from .db import Base, JSONType, UrlRecord, UTCDateTime, insert_unless_exists, session_scope, utcnow
 from .document import Document
-from .errors import InvalidURL, MirsadError
+from .errors import HostNotReady, InvalidURL, MirsadError
 from .feeds import FeedEntry, FetchFn
-from .politeness import LONGEST_TURN_WAIT, HostNotReady, polite_fetch_fn
+from .politeness import LONGEST_TURN_WAIT, polite_fetch_fn
 from .settings import Settings, get_settings
 from .urls import canonicalize, url_hash
 
@@ -244,8 +244,8 @@ def _duration(span: timedelta) -> str:
 
 @dataclass(frozen=True)
 class Harvest:
-    """What one poll read. ``complete`` is False when a busy host or a failing child sitemap cut it
-    short: the source's own validators are then kept, so the next poll reads the index again."""
+    """What one poll read. When a busy host (``retry_in``) or a failing child sitemap (``error``) cut it
+    short, the source's own validators are kept, so the next poll reads the index again."""
 
     kind: str | None
     entries: list[FeedEntry]
@@ -254,10 +254,6 @@ class Harvest:
     children: dict
     retry_in: float | None = None
     error: str | None = None
-
-    @property
-    def complete(self) -> bool:
-        return self.retry_in is None and self.error is None
 
 
 @dataclass(frozen=True)

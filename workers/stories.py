@@ -414,9 +414,9 @@ class StoryIndex:
         organisation or place (nothing else can match), at most ``MAX_COMPARED`` of the most alike."""
         rank = containments * (containments >= self.rules.near_duplicate)
         for key in new.entities:
-            rows = self._by_entity.get(key)
-            if rows:
-                rank[rows] += NAME_RANK_WEIGHT * rarity.weight(key)
+            naming = self._by_entity.get(key)  # the rows that name this person, organisation or place
+            if naming:
+                rank[naming] += NAME_RANK_WEIGHT * rarity.weight(key)
         rows = np.flatnonzero((rank > 0) & in_window)
         if len(rows) > MAX_COMPARED:  # the highest ranks; among equals, the earliest (the original of copies)
             rows = np.sort(rows[np.lexsort((rows, -rank[rows]))[:MAX_COMPARED]])

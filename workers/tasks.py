@@ -40,16 +40,16 @@ def run_stage(task, stage: Stage, url_id: int) -> None:
         if stage.gate and (wait := stage.gate(url_id)) > 0:  # the host is busy: come back soon, no attempt spent
             delay = politeness.requeue_delay(wait, settings)
             log.debug("%s url_id=%s: host busy for %.2fs; back in %.2fs", stage.name, url_id, wait, delay)
-            raise task.retry(countdown=delay, max_retries=None)
+            raise task.retry(countdown=delay)
         step = run_step(stage, url_id)
     except DatabaseUnavailable as exc:
         delay = backoff(task.request.retries + 1, settings)
         log.warning("%s url_id=%s: %s; retry in %.1fs", stage.name, url_id, exc, delay)
-        raise task.retry(countdown=delay, max_retries=None) from exc
+        raise task.retry(countdown=delay) from exc
     if step.outcome == "retry":
         delay = backoff(step.attempt, settings, step.retry_after)
         log.warning("%s url_id=%s attempt %d: %s; retry in %.1fs", stage.name, url_id, step.attempt, step.reason, delay)
-        raise task.retry(countdown=delay, max_retries=None)
+        raise task.retry(countdown=delay)
     if step.outcome in ("failed", "dead"):
         log.warning("%s url_id=%s %s after %d attempt(s): %s", stage.name, url_id, step.outcome, step.attempt,
                     step.reason)
@@ -107,5 +107,5 @@ def poll_source(self, source_id: int) -> int:
     """Poll one source politely and push its never-seen entries; a busy host brings the task back shortly."""
     report = sources.poll_source(source_id)
     if report.retry_in is not None:
-        raise self.retry(countdown=politeness.requeue_delay(report.retry_in), max_retries=None)
+        raise self.retry(countdown=politeness.requeue_delay(report.retry_in))
     return len(report.pushed)
