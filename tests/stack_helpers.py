@@ -1,4 +1,5 @@
-"""What the end-to-end tests share: fast-recovery settings, running ``mirsad``, pushing URLs and waiting for items.
+"""What the end-to-end tests share: fast-recovery settings, running ``mirsad``, pushing URLs and waiting for items,
+waiting for anything, a free port.
 
 The ``stack`` fixture that runs the workers lives in ``tests/conftest.py``; test modules import
 these helpers from here, never from one another.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import time
 
@@ -62,3 +64,21 @@ def mirsad(*args: str, env: dict[str, str] | None = None, input: str | bytes | N
 
 def json_lines(output: str) -> list[dict]:
     return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):
+    """Poll ``predicate`` until it returns something truthy; that value, or TimeoutError naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

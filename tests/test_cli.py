@@ -14,7 +14,6 @@ import pty
 import queue
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -27,7 +26,7 @@ import redis
 from sqlalchemy import select, text
 
 from tests.fixture_server import FixtureServer
-from tests.stack_helpers import json_lines, mirsad
+from tests.stack_helpers import free_port, json_lines, mirsad
 from workers.celery_app import TASK_ROUTES
 from workers.db import UrlRecord, forget_engines, get_engine, migrate, session_scope
 from workers.ledger import FINAL_STATES
@@ -57,12 +56,6 @@ SETTING_NAMES = [env_name(f.name) for f in dataclasses.fields(Settings)]
 
 def sqlite_env(directory: Path) -> dict[str, str]:
     return {**FAST_STACK, "MIRSAD_DATABASE_URL": f"sqlite:///{directory}/mirsad.db"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(condition, timeout: float, interval: float = 0.3):

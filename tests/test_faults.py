@@ -27,8 +27,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.fixture_server import FixtureServer
-from tests.private_services import PrivatePostgres, PrivateRedis, private_root, wait_until
-from tests.stack_helpers import FAST_RECOVERY
+from tests.private_services import PrivatePostgres, PrivateRedis, private_root
+from tests.stack_helpers import FAST_RECOVERY, wait_until
 from workers import ledger
 from workers.db import Item, TagRecord, UrlEvent, UrlRecord, forget_engines, migrate, session_scope
 from workers.errors import DatabaseUnavailable

@@ -17,9 +17,8 @@ from sqlalchemy import select
 from tests.feed_server import FeedSite
 from workers import politeness
 from workers.db import UrlEvent, UrlRecord, forget_engines, migrate, session_scope
-from workers.errors import ConnectionFailed, ServerBusy
+from workers.errors import ConnectionFailed, HostNotReady, RobotsDisallowed, ServerBusy
 from workers.intake import push
-from workers.politeness import HostNotReady, RobotsDisallowed
 from workers.settings import Settings
 from workers.stack import FETCH_WORKER, mirsad_command
 

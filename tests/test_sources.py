@@ -18,11 +18,12 @@ import redis
 from sqlalchemy import select
 
 from tests.feed_server import FeedSite
+from tests.stack_helpers import mirsad, wait_until
 from workers import sources
 from workers.db import Item, UrlRecord, forget_engines, migrate, session_scope, utcnow
 from workers.document import Document
 from workers.settings import PROJECT_ROOT, Settings
-from workers.stack import Stack, mirsad_command
+from workers.stack import Stack
 from workers.urls import canonicalize, url_hash
 
 SETTINGS = Settings(redis_url=os.environ["MIRSAD_REDIS_URL"], allow_private_hosts="127.0.0.0/8", host_interval=0.05)
@@ -211,13 +212,11 @@ def test_the_hints_fill_what_the_page_does_not_say(database):
 # -- beat follows a live site ----------------------------------------------------------------------------------
 
 @pytest.mark.integration
-def test_beat_follows_a_feed_and_a_sitemap_index_as_they_grow(site, tmp_path):
-    config = tmp_path / "config"
-    shutil.copytree(PROJECT_ROOT / "config", config)
-    (config / "sources.yaml").write_text("sources: []\n", encoding="utf-8")
+def test_beat_follows_a_feed_and_a_sitemap_index_as_they_grow(site, tmp_path, config_copy):
+    (config_copy / "sources.yaml").write_text("sources: []\n", encoding="utf-8")
     database_url = f"sqlite:///{tmp_path}/mirsad.db"
     migrate(database_url)
-    env = {"MIRSAD_DATABASE_URL": database_url, "MIRSAD_CONFIG_DIR": str(config), "MIRSAD_HOST_INTERVAL": "0.1",
+    env = {"MIRSAD_DATABASE_URL": database_url, "MIRSAD_CONFIG_DIR": str(config_copy), "MIRSAD_HOST_INTERVAL": "0.1",
            "MIRSAD_SOURCE_CHECK_INTERVAL": "1", "MIRSAD_PROCESS_CONCURRENCY": "1", "MIRSAD_FETCH_CONCURRENCY": "4"}
     for path, title, _date in (*FIRST, THIRD):
         site.put(path, ARTICLE.format(title=title), "text/html; charset=utf-8")
@@ -225,19 +224,19 @@ def test_beat_follows_a_feed_and_a_sitemap_index_as_they_grow(site, tmp_path):
     site.put("/feed.xml", rss(site, *FIRST))
     site.put("/sitemaps/march.xml", sitemap(site, "/news/2"))  # also in the feed: fetched once all the same
     site.put("/index.xml", index(site, ("/sitemaps/march.xml", "2024-03-02")))
-    cli_env = {**os.environ, **env}
     for url in (site.url("/feed.xml"), site.url("/index.xml")):
-        assert subprocess_run("sources", "add", url, "--every", "1", env=cli_env).returncode == 0
+        assert mirsad("sources", "add", url, "--every", "1", env=env).returncode == 0
 
     with open(tmp_path / "stack.log", "ab") as log_file, Stack(env=env, log_file=log_file):
-        wait_for(lambda: stored_urls(database_url) >= {site.url("/news/1"), site.url("/news/2")}, "the first entries")
-        wait_for(lambda: site.requests_for("/feed.xml")[-1].status == 304, "an unchanged poll")
+        first = {site.url("/news/1"), site.url("/news/2")}
+        wait_until(lambda: stored_urls(database_url) >= first, 45, "the first entries", interval=0.2)
+        wait_until(lambda: site.requests_for("/feed.xml")[-1].status == 304, 45, "an unchanged poll", interval=0.2)
         site.put("/sitemaps/april.xml", sitemap(site, "/news/4"))
         site.put("/index.xml", index(site, ("/sitemaps/april.xml", "2024-04-01"),
                                      ("/sitemaps/march.xml", "2024-03-02")))
         site.put("/feed.xml", rss(site, THIRD, *FIRST))
-        wait_for(lambda: len(stored_urls(database_url)) == 4, "the new entries")
-        listed = json.loads(subprocess_run("sources", "list", "--json", env=cli_env).stdout)
+        wait_until(lambda: len(stored_urls(database_url)) == 4, 45, "the new entries", interval=0.2)
+        listed = json.loads(mirsad("sources", "list", "--json", env=env).stdout)
 
     assert sorted(fetched_paths(site)) == ["/news/1", "/news/2", "/news/3", "/news/4"]  # each article once
     with session_scope(database_url) as session:
@@ -248,19 +247,6 @@ def test_beat_follows_a_feed_and_a_sitemap_index_as_they_grow(site, tmp_path):
     assert all(s["flag"] is None and s["failures"] == 0 for s in listed)
 
 
-def subprocess_run(*args: str, env: dict[str, str]):
-    import subprocess
-
-    return subprocess.run(mirsad_command(*args), env=env, capture_output=True, text=True, timeout=60)
-
-
 def stored_urls(database_url: str) -> set[str]:
     with session_scope(database_url) as session:
         return set(session.scalars(select(UrlRecord.url).where(UrlRecord.state == "stored")))
-
-
-def wait_for(condition, what: str, timeout: float = 45) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
