@@ -27,10 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 import trafilatura  # noqa: E402
 
-from workers.clean import clean  # noqa: E402
-from workers.errors import EmptyExtraction  # noqa: E402
-from workers.fetch import decode_html  # noqa: E402
-from workers.strip import default_markers, strip  # noqa: E402
+from workers.core.errors import EmptyExtraction  # noqa: E402
+from workers.stages.clean import clean  # noqa: E402
+from workers.stages.fetch import decode_html  # noqa: E402
+from workers.stages.strip import default_markers, strip  # noqa: E402
 
 DEFAULT_BENCH = ROOT.parent / "shared" / "bench" / "zyte_aeb"
 

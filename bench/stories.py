@@ -28,9 +28,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.labelled_stories import FIXTURE, LabelledItem, load_fixture  # noqa: E402
-from workers.document import Document  # noqa: E402
-from workers.stories import (Candidate, Rarity, Signature, StoryIndex, assign_stories, compare,  # noqa: E402
-                             signature)  # noqa: E402
+from workers.core.document import Document  # noqa: E402
+from workers.stages.stories import (  # noqa: E402
+    Candidate,
+    Rarity,
+    Signature,
+    StoryIndex,
+    assign_stories,
+    compare,
+    signature,  # noqa: E402
+)
 
 SEEDS = ROOT.parent / "shared" / "seeds"
 

@@ -28,8 +28,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from workers.classify import classify, load_vocabulary  # noqa: E402
-from workers.document import Document  # noqa: E402
+from workers.core.document import Document  # noqa: E402
+from workers.stages.classify import classify, load_vocabulary  # noqa: E402
 
 TARGET_MS = 5.0
 TARGET_FALSE_DEFENCE = 0.03

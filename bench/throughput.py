@@ -37,15 +37,16 @@ import redis  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from tests.fixture_server import FixtureServer  # noqa: E402
-from workers import ledger  # noqa: E402
-from workers.db import UrlRecord, migrate, session_scope  # noqa: E402
-from workers.intake import push  # noqa: E402
-from workers.fetch import fetch  # noqa: E402
-from workers.pipeline import STAGES, extract, run_step, warm_up  # noqa: E402
-from workers.store import store  # noqa: E402
-from workers.urls import canonicalize, url_hash  # noqa: E402
-from workers.settings import get_settings  # noqa: E402
-from workers.stack import Stack  # noqa: E402
+from workers.core.settings import get_settings  # noqa: E402
+from workers.core.topology import FINAL_STATES  # noqa: E402
+from workers.core.urls import canonicalize, url_hash  # noqa: E402
+from workers.runtime.pipeline import STEPS, extract, run_step, warm_up  # noqa: E402
+from workers.runtime.push import push  # noqa: E402
+from workers.runtime.stack import Stack  # noqa: E402
+from workers.stages.fetch import fetch  # noqa: E402
+from workers.storage.db import migrate, session_scope  # noqa: E402
+from workers.storage.models import UrlRecord  # noqa: E402
+from workers.storage.store import store  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -83,7 +84,7 @@ def in_process(database_url: str, urls: list[str]) -> float:
     """Every stage in one loop, in this process, with the ledger steps the workers make (pipeline.run_step)."""
     started = time.perf_counter()
     for result in push(urls, database_url=database_url, enqueue=False):
-        for stage in STAGES:
+        for stage in STEPS.values():
             assert run_step(stage, result.url_id).outcome == "advanced"
     return len(urls) / (time.perf_counter() - started)
 
@@ -110,7 +111,7 @@ def wait_stored(database_url: str, ids: list[int], stack: Stack, timeout: float 
             raise SystemExit(f"a stack service stopped: {stack.exited()} (log: {log_path()})")
         with session_scope(database_url, durable=False) as session:
             records = session.execute(select(*columns).where(UrlRecord.id.in_(ids))).all()
-        if all(r.state in ledger.FINAL_STATES for r in records):
+        if all(r.state in FINAL_STATES for r in records):
             failed = [(r.url, r.last_error) for r in records if r.state != "stored"]
             if failed:
                 raise SystemExit(f"{len(failed)} URLs did not store: {failed[:3]}")

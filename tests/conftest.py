@@ -34,9 +34,10 @@ import redis  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from tests.stack_helpers import FAST_RECOVERY  # noqa: E402
-from workers.db import forget_engines, get_engine, migrate  # noqa: E402
-from workers.settings import PROJECT_ROOT  # noqa: E402
-from workers.stack import Stack  # noqa: E402
+from workers.core.settings import PROJECT_ROOT  # noqa: E402
+from workers.runtime.stack import Stack  # noqa: E402
+from workers.storage.db import forget_engines, get_engine, migrate  # noqa: E402
+from workers.storage.models import Base  # noqa: E402
 
 PG_ADMIN = os.environ.get("MIRSAD_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -84,7 +85,8 @@ def database_url(request, tmp_path):
         return url
     url = request.getfixturevalue("postgres_url")
     with get_engine(url).begin() as connection:
-        connection.execute(text("TRUNCATE url_events, tags, urls, items RESTART IDENTITY CASCADE"))
+        tables = ", ".join(table.name for table in Base.metadata.sorted_tables)  # every table, new ones too
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     return url
 
 

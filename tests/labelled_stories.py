@@ -10,9 +10,9 @@ from pathlib import Path
 
 import yaml
 
-from workers.classify import classify
-from workers.document import Document
-from workers.stories import Signature, signature
+from workers.core.document import Document
+from workers.stages.classify import classify
+from workers.stages.stories import Signature, signature
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "stories" / "articles.yaml"
 

@@ -15,9 +15,10 @@ import time
 
 from sqlalchemy import select
 
-from workers.db import Item, UrlRecord, session_scope
-from workers.intake import push
-from workers.stack import mirsad_command
+from workers.runtime.push import push
+from workers.runtime.stack import mirsad_command
+from workers.storage.db import session_scope
+from workers.storage.models import Item, UrlRecord
 
 FAST_RECOVERY = {
     "MIRSAD_RECONCILE_AFTER": "3",

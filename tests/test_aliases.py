@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 from tests.fixture_server import FixtureServer
 from tests.labelled_stories import load_fixture
 from tests.stack_helpers import json_lines, mirsad, push_all, wait_final
-from workers.db import Item, UrlEvent, UrlRecord, session_scope
-from workers.urls import canonicalize, url_hash
+from workers.core.urls import canonicalize, url_hash
+from workers.storage.db import session_scope
+from workers.storage.models import Item, UrlEvent, UrlRecord
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """The retry policy of stage tasks: exponential backoff with jitter, and Retry-After honoured."""
 
-from workers.settings import Settings
-from workers.tasks import backoff
+from workers.core.settings import Settings
+from workers.runtime.tasks import backoff
 
 SETTINGS = Settings(retry_backoff=2.0, retry_backoff_max=60.0)
 

@@ -9,10 +9,9 @@ import redis
 from kombu import Connection
 
 
-
 @pytest.fixture
 def channel():
-    with Connection(os.environ["MIRSAD_REDIS_URL"], transport="workers.broker:Transport") as connection:
+    with Connection(os.environ["MIRSAD_REDIS_URL"], transport="workers.runtime.broker:Transport") as connection:
         channel = connection.default_channel
         yield channel
 

@@ -10,11 +10,11 @@ import time
 import pytest
 import yaml
 
-from workers.classify import classify, default_vocabulary, detect_language, load_vocabulary
-from workers.document import Document
-from workers.gazetteer import FoldedText, Gazetteer, Term, longest
-from workers.settings import PROJECT_ROOT, get_settings
-from workers.textnorm import fold_words
+from workers.core.document import Document
+from workers.core.settings import PROJECT_ROOT, get_settings
+from workers.stages.classify import classify, default_vocabulary, detect_language, load_vocabulary
+from workers.text.gazetteer import FoldedText, Gazetteer, Term, longest
+from workers.text.textnorm import fold_words
 
 CONFIG = PROJECT_ROOT / "config"
 FIXTURES = PROJECT_ROOT / "tests" / "fixtures"

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from workers.clean import clean
-from workers.errors import EmptyExtraction
+from workers.core.errors import EmptyExtraction
+from workers.stages.clean import clean
 
 PAGES = Path(__file__).resolve().parent.parent / "seeds" / "pages"
 

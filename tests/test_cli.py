@@ -27,11 +27,12 @@ from sqlalchemy import select, text
 
 from tests.fixture_server import FixtureServer
 from tests.stack_helpers import free_port, json_lines, mirsad
-from workers.celery_app import TASK_ROUTES
-from workers.db import UrlRecord, forget_engines, get_engine, migrate, session_scope
-from workers.ledger import FINAL_STATES
-from workers.settings import PROJECT_ROOT, Settings, env_name
-from workers.stack import Stack, mirsad_command, services
+from workers.core.settings import PROJECT_ROOT, Settings, env_name
+from workers.core.topology import TASK_ROUTES
+from workers.runtime.stack import Stack, mirsad_command, services
+from workers.storage.db import forget_engines, get_engine, migrate, session_scope
+from workers.storage.ledger import FINAL_STATES
+from workers.storage.models import UrlRecord
 
 pytestmark = pytest.mark.integration
 

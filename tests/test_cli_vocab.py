@@ -14,11 +14,11 @@ import uuid
 import pytest
 
 from tests.stack_helpers import mirsad as run_mirsad
-from workers.document import Document
-from workers.ledger import Claim
-from workers.pipeline import strip_stage
-from workers.settings import get_settings
-from workers.sites import line_fingerprint
+from workers.core.document import Document
+from workers.core.settings import get_settings
+from workers.runtime.pipeline import strip_stage
+from workers.storage.ledger import Claim
+from workers.text.textnorm import line_fingerprint
 
 WIDE = {"COLUMNS": "400"}  # rich does not wrap table cells in a wide terminal: one row, one line
 NOTICE = "Quayside Courier — every article © the Courier's cooperative; write to the desk at Pier Street."

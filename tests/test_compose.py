@@ -31,7 +31,7 @@ APP_COMMANDS = {
     "fetch-worker": ["mirsad", "worker", "--queues", "fetch"],
     "process-worker": ["mirsad", "worker", "--queues", "clean,strip,classify,store,maintenance"],
     "beat": ["mirsad", "beat"],
-    "flower": ["celery", "-A", "workers.celery_app", "flower", "--port=5555"],
+    "flower": ["celery", "-A", "workers.runtime.celery_app", "flower", "--port=5555"],
     "cli": ["mirsad", "status"],  # default of `docker compose run --rm cli`; any `mirsad …` may replace it
 }
 INFRA_SERVICES = {"redis", "postgres"}
@@ -256,7 +256,7 @@ def test_app_command_runs_natively(name):
 
 
 def test_workers_consume_every_routed_queue():
-    from workers.celery_app import MAINTENANCE_QUEUE, TASK_ROUTES
+    from workers.core.topology import MAINTENANCE_QUEUE, TASK_ROUTES
 
     consumed = set()
     for name in WORKERS:

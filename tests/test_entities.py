@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-
 import pytest
 import yaml
 
-from workers.classify import classify, load_vocabulary
-from workers.document import Document
-from workers.entities import Entity, add_entity, list_entities, read_watchlist
-from workers.settings import get_settings
+from workers.core.document import Document
+from workers.core.settings import get_settings
+from workers.stages.classify import classify, load_vocabulary
+from workers.stages.entities import Entity, add_entity, list_entities, read_watchlist
 
 SMALL_WATCHLIST = """\
 # The analysts' notes: keep me.

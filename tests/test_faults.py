@@ -29,11 +29,12 @@ from sqlalchemy import func, select
 from tests.fixture_server import FixtureServer
 from tests.private_services import PrivatePostgres, PrivateRedis, private_root
 from tests.stack_helpers import FAST_RECOVERY, wait_until
-from workers import ledger
-from workers.db import Item, TagRecord, UrlEvent, UrlRecord, forget_engines, migrate, session_scope
-from workers.errors import DatabaseUnavailable
-from workers.stack import FETCH_WORKER, PROCESS_WORKER, Stack, mirsad_command
-from workers.urls import canonicalize
+from workers.core.errors import DatabaseUnavailable
+from workers.core.urls import canonicalize
+from workers.runtime.stack import FETCH_WORKER, PROCESS_WORKER, Stack, mirsad_command
+from workers.storage import ledger
+from workers.storage.db import forget_engines, migrate, session_scope
+from workers.storage.models import Item, TagRecord, UrlEvent, UrlRecord
 
 pytestmark = pytest.mark.integration
 

@@ -12,11 +12,11 @@ import yaml
 
 from tests.feed_server import FIXTURES, FeedSite
 from tests.stack_helpers import mirsad
-from workers.discover import DiscoveredSource, discover, read_robots
-from workers.errors import ForbiddenAddress, HTTPStatusError, PageTooLarge, ServerBusy, UnsupportedContent
-from workers.feeds import ChildSitemap, FeedEntry, parse, poll
-from workers.fetch import fetch_raw
-from workers.settings import PROJECT_ROOT, Settings
+from workers.core.errors import ForbiddenAddress, HTTPStatusError, PageTooLarge, ServerBusy, UnsupportedContent
+from workers.core.settings import PROJECT_ROOT, Settings
+from workers.intake.discover import DiscoveredSource, discover, read_robots
+from workers.intake.feeds import ChildSitemap, FeedEntry, parse, poll
+from workers.stages.fetch import fetch_raw
 
 SETTINGS = Settings(allow_private_hosts="127.0.0.0/8", total_timeout=10, connect_timeout=2, read_timeout=5)
 MARCH = datetime(2024, 3, 2, 10, 0, tzinfo=timezone.utc)
@@ -289,7 +289,7 @@ def test_discovery_stops_when_robots_txt_is_unreachable(site):
 
 def test_discovery_logs_why_a_candidate_was_left_out(site, caplog):
     serve_announcing_site(site)
-    with caplog.at_level(logging.INFO, logger="workers.discover"):
+    with caplog.at_level(logging.INFO, logger="workers.intake.discover"):
         discover(site.url("/"), settings=SETTINGS)
     assert f"{site.url('/sitemaps/missing.xml')} (robots.txt) is not a usable source: HTTPStatusError" in caplog.text
     assert f"robots.txt disallows {site.url('/feeds/atom.xml')}" in caplog.text

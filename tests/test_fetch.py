@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.fixture_server import FixtureServer, gzipped_big_page
-from workers.errors import (
+from workers.core.errors import (
     ConnectionFailed,
     FetchTimeout,
     ForbiddenAddress,
@@ -34,8 +34,8 @@ from workers.errors import (
     TooManyRedirects,
     UnsupportedContent,
 )
-from workers.fetch import FetchResult, check_address, fetch
-from workers.settings import Settings
+from workers.core.settings import Settings
+from workers.stages.fetch import FetchResult, check_address, fetch
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fetch"
 SETTINGS = Settings(allow_private_hosts="127.0.0.0/8", total_timeout=10, connect_timeout=2, read_timeout=5)

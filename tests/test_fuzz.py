@@ -18,14 +18,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workers.classify import classify
-from workers.document import Document
-from workers.errors import EmptyExtraction, InvalidURL
-from workers.fetch import decode_html
-from workers.pipeline import extract, warm_up
-from workers.strip import strip
-from workers.textnorm import fold, fold_words, words
-from workers.urls import canonicalize
+from workers.core.document import Document
+from workers.core.errors import EmptyExtraction, InvalidURL
+from workers.core.urls import canonicalize
+from workers.runtime.pipeline import extract, warm_up
+from workers.stages.classify import classify
+from workers.stages.fetch import decode_html
+from workers.stages.strip import strip
+from workers.text.textnorm import fold, fold_words, words
 
 SEED_PAGES = sorted((Path(__file__).parent.parent / "seeds" / "pages").glob("*.html"))
 CASE_SECONDS = 10  # one extraction of one page; real pages take well under a second

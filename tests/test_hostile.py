@@ -20,10 +20,10 @@ from tests.fixture_server import (
     deflated_big_page,
     gzipped_big_page,
 )
-from workers.errors import ConnectionFailed, EmptyExtraction, FetchTimeout, PageTooLarge, UnsupportedContent
-from workers.fetch import DECODE_PIECE, decode_html, fetch
-from workers.pipeline import extract
-from workers.settings import Settings
+from workers.core.errors import ConnectionFailed, EmptyExtraction, FetchTimeout, PageTooLarge, UnsupportedContent
+from workers.core.settings import Settings
+from workers.runtime.pipeline import extract
+from workers.stages.fetch import DECODE_PIECE, decode_html, fetch
 
 CAP = 1_000_000
 SETTINGS = Settings(allow_private_hosts="127.0.0.0/8", max_bytes=CAP, total_timeout=3, read_timeout=2)

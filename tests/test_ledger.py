@@ -5,11 +5,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from workers import ledger
-from workers.db import Item, TagRecord, UrlEvent, UrlRecord, session_scope
-from workers.document import Document, RemovedLine, Tag
-from workers.errors import InvalidURL
-from workers.store import store
+from workers.core.document import Document, RemovedLine, Tag
+from workers.core.errors import InvalidURL
+from workers.storage import ledger
+from workers.storage.db import session_scope
+from workers.storage.models import Item, TagRecord, UrlEvent, UrlRecord
+from workers.storage.store import store
 
 
 def register(database_url, url):

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from workers.clean import clean
-from workers.document import Document
-from workers.overrides import decode_forced, load_overrides, override_for
-from workers.settings import PROJECT_ROOT, get_settings
-from workers.strip import strip
+from workers.core.document import Document
+from workers.core.settings import PROJECT_ROOT, get_settings
+from workers.stages.clean import clean
+from workers.stages.overrides import decode_forced, load_overrides, override_for
+from workers.stages.strip import strip
 
 SOURCES = """
 - site: www.harbour-ledger.example
@@ -56,12 +56,15 @@ def config_dir(tmp_path, monkeypatch):
     get_settings.cache_clear()
 
 
-def test_entries_are_keyed_by_host_without_www(config_dir):
+def test_entries_are_keyed_by_site_and_hold_on_its_variant_hosts(config_dir):
     overrides = load_overrides(config_dir / "overrides.yaml")
     assert set(overrides) == {"harbour-ledger.example", "quay-times.example"}
     ledger = override_for("https://harbour-ledger.example/news/1")
     assert (ledger.body_css, ledger.language, ledger.charset) == ("div.story p.body", "ar", "windows-1256")
-    assert override_for("https://m.harbour-ledger.example/news/1") is None
+    # One notion of site (core.urls.site_of): the mobile and AMP hosts of a site are that site.
+    assert override_for("https://m.harbour-ledger.example/news/1") == ledger
+    assert override_for("https://amp.harbour-ledger.example/news/1") == ledger
+    assert override_for("https://news.harbour-ledger.example/news/1") is None
     assert override_for(None) is None
 
 

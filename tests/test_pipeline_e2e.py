@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 
 from tests.fixture_server import FixtureServer
 from tests.stack_helpers import item_for, push_all, wait_final
-from workers.db import Item, TagRecord, UrlRecord, session_scope
-from workers.stack import FETCH_WORKER, mirsad_command
+from workers.runtime.stack import FETCH_WORKER, mirsad_command
+from workers.storage.db import session_scope
+from workers.storage.models import Item, TagRecord, UrlRecord
 
 pytestmark = pytest.mark.integration
 

@@ -15,12 +15,13 @@ import redis
 from sqlalchemy import select
 
 from tests.feed_server import FeedSite
-from workers import politeness
-from workers.db import UrlEvent, UrlRecord, forget_engines, migrate, session_scope
-from workers.errors import ConnectionFailed, HostNotReady, RobotsDisallowed, ServerBusy
-from workers.intake import push
-from workers.settings import Settings
-from workers.stack import FETCH_WORKER, mirsad_command
+from workers.core.errors import ConnectionFailed, HostNotReady, RobotsDisallowed, ServerBusy
+from workers.core.settings import Settings
+from workers.intake import politeness
+from workers.runtime.push import push
+from workers.runtime.stack import FETCH_WORKER, mirsad_command
+from workers.storage.db import forget_engines, migrate, session_scope
+from workers.storage.models import UrlEvent, UrlRecord
 
 SETTINGS = Settings(redis_url=os.environ["MIRSAD_REDIS_URL"], allow_private_hosts="127.0.0.0/8", host_interval=0.5,
                     total_timeout=5, read_timeout=3, connect_timeout=2)

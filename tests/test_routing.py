@@ -1,9 +1,9 @@
 """Every Celery task has a route, and every routed queue is consumed by a service of the stack."""
 
-from workers.celery_app import TASK_ROUTES, app, reconcile_interval
-from workers.pipeline import CPU_QUEUES, IO_QUEUES, STAGES
-from workers.settings import Settings
-from workers.stack import services
+from workers.core.settings import Settings
+from workers.core.topology import CPU_QUEUES, IO_QUEUES, STAGES, TASK_ROUTES
+from workers.runtime.celery_app import app, reconcile_interval
+from workers.runtime.stack import services
 
 
 def registered_tasks() -> set[str]:

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.settings import Settings, env_name
+from workers.core.settings import Settings, env_name
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 

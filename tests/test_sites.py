@@ -13,14 +13,15 @@ from sqlalchemy import func, select
 
 from tests.fixture_server import FixtureServer
 from tests.stack_helpers import item_for, push_all, wait_final
-from workers.db import session_scope
-from workers.document import Document
-from workers.ledger import Claim
-from workers.pipeline import strip_stage
-from workers.settings import get_settings
-from workers.sites import (CANDIDATE_MAX_WORDS, SiteLineRecord, learn, learned_lines, line_fingerprint,
-                           list_sites, observe, site_lines)
-from workers.strip import strip
+from workers.core.document import Document
+from workers.core.settings import get_settings
+from workers.runtime.pipeline import strip_stage
+from workers.stages.strip import strip
+from workers.storage.db import session_scope
+from workers.storage.ledger import Claim
+from workers.storage.models import SiteLineRecord
+from workers.storage.sites import learned_lines, list_sites, observe, site_lines
+from workers.text.textnorm import CANDIDATE_MAX_WORDS, line_fingerprint
 
 NOTICE = "The Harbour Ledger is printed by Quayside Press; letters reach the desk through Pier Street."
 CITIES = ["Misrata", "Izmir", "Benghazi", "Mersin", "Tobruk", "Antalya"]
@@ -64,8 +65,8 @@ def test_a_line_is_learned_once_seen_in_enough_distinct_articles(database_url):
     site = unique_site()
     with session_scope(database_url) as session:
         for number in range(3):
-            learn(session, site, f"url-{number}", [*article_lines(number), NOTICE])
-        learn(session, site, "url-0", [*article_lines(0), NOTICE])  # a stage that ran twice
+            observe(session, site, f"url-{number}", [*article_lines(number), NOTICE], 1)
+        observe(session, site, "url-0", [*article_lines(0), NOTICE], 1)  # a stage that ran twice
 
     with session_scope(database_url) as session:
         assert learned_lines(session, site, 3) == {line_fingerprint(NOTICE)}
@@ -94,8 +95,8 @@ def test_sites_are_listed_with_their_articles_and_learned_lines(database_url):
     site, other = unique_site(), unique_site()
     with session_scope(database_url) as session:
         for number in range(4):
-            learn(session, site, f"url-{number}", [*article_lines(number), NOTICE, "Most read"])
-        learn(session, other, "url-x", article_lines(0))
+            observe(session, site, f"url-{number}", [*article_lines(number), NOTICE, "Most read"], 1)
+        observe(session, other, "url-x", article_lines(0), 1)
 
     with session_scope(database_url) as session:
         summaries = {summary.site: summary for summary in list_sites(session, 3)}

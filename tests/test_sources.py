@@ -19,12 +19,14 @@ from sqlalchemy import select
 
 from tests.feed_server import FeedSite
 from tests.stack_helpers import mirsad, wait_until
-from workers import sources
-from workers.db import Item, UrlRecord, forget_engines, migrate, session_scope, utcnow
-from workers.document import Document
-from workers.settings import PROJECT_ROOT, Settings
-from workers.stack import Stack
-from workers.urls import canonicalize, url_hash
+from workers.core.document import Document
+from workers.core.settings import PROJECT_ROOT, Settings
+from workers.core.urls import canonicalize, url_hash
+from workers.runtime import polling
+from workers.runtime.stack import Stack
+from workers.storage import sources
+from workers.storage.db import forget_engines, migrate, session_scope
+from workers.storage.models import Item, Source, SourceEntry, UrlRecord, utcnow
 
 SETTINGS = Settings(redis_url=os.environ["MIRSAD_REDIS_URL"], allow_private_hosts="127.0.0.0/8", host_interval=0.05)
 ARTICLE = ("<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
@@ -76,14 +78,14 @@ def add_source(database_url: str, url: str, every: int = 60) -> int:
     with session_scope(database_url) as session:
         kept = [sources.Declared(s.url, s.every) for s in sources.listing(session)]
         sources.sync(session, [*kept, sources.Declared(url, every)])
-        return session.scalar(select(sources.Source.id).where(sources.Source.url == url))
+        return session.scalar(select(Source.id).where(Source.url == url))
 
 
-def poll(database_url: str, source_id: int) -> sources.PollReport:
-    report = sources.poll_source(source_id, settings=SETTINGS, database_url=database_url)
+def poll(database_url: str, source_id: int) -> polling.PollReport:
+    report = polling.poll_source(source_id, settings=SETTINGS, database_url=database_url)
     while report.retry_in is not None:  # the host's turn: what the task does by requeueing
         time.sleep(report.retry_in)
-        report = sources.poll_source(source_id, settings=SETTINGS, database_url=database_url)
+        report = polling.poll_source(source_id, settings=SETTINGS, database_url=database_url)
     return report
 
 
@@ -148,7 +150,7 @@ def test_a_failing_or_quiet_source_is_flagged(database):
     now = utcnow()
     source_id = add_source(database, "https://a.example/feed", every=600)
     with session_scope(database) as session:
-        source = session.get(sources.Source, source_id)
+        source = session.get(Source, source_id)
         assert sources.flag(source, now) is None
         assert "quiet" in sources.flag(source, now + timedelta(hours=25))
         assert sources.flag(source, now + timedelta(hours=23)) is None
@@ -170,10 +172,10 @@ def test_a_feed_pushes_only_new_entries_and_an_unchanged_one_answers_304(site, d
     site.put("/feed.xml", rss(site, THIRD, *FIRST))
     assert poll(database, source_id).pushed == [site.url("/news/3")]
     with session_scope(database) as session:
-        source = session.get(sources.Source, source_id)
+        source = session.get(Source, source_id)
         assert (source.kind, source.entries_seen, source.failures) == ("rss", 3, 0)
-        hint = session.scalar(select(sources.SourceEntry).where(
-            sources.SourceEntry.url_hash == url_hash(canonicalize(site.url("/news/3")))))
+        hint = session.scalar(select(SourceEntry).where(
+            SourceEntry.url_hash == url_hash(canonicalize(site.url("/news/3")))))
         assert (hint.title, hint.published_at) == ("Maritime memorandum signed", "2024-03-03T16:15:00+00:00")
 
 
@@ -187,7 +189,7 @@ def test_a_sitemap_index_reads_only_the_children_whose_lastmod_changed(site, dat
     assert poll(database, source_id).pushed == [site.url("/news/4")]
     assert len(site.requests_for("/sitemaps/march.xml")) == 1 and len(site.requests_for("/sitemaps/april.xml")) == 1
     with session_scope(database) as session:
-        assert session.get(sources.Source, source_id).kind == "sitemap-index"
+        assert session.get(Source, source_id).kind == "sitemap-index"
 
 
 def test_a_failing_source_records_the_reason_and_a_disallowed_one_says_robots(site, database):
@@ -197,13 +199,13 @@ def test_a_failing_source_records_the_reason_and_a_disallowed_one_says_robots(si
     assert "RobotsDisallowed" in poll(database, private).error
     assert "/private/feed" not in [request.path for request in site.log]
     with session_scope(database) as session:
-        assert session.get(sources.Source, private).failures == 1
+        assert session.get(Source, private).failures == 1
 
 
 def test_the_hints_fill_what_the_page_does_not_say(database):
     key = url_hash(canonicalize("https://a.example/news/1"))
     with session_scope(database) as session:
-        session.add(sources.SourceEntry(url_hash=key, title="Feed title", published_at="2024-03-01T09:30:00+00:00"))
+        session.add(SourceEntry(url_hash=key, title="Feed title", published_at="2024-03-01T09:30:00+00:00"))
     filled = sources.apply_hints(Document(text="body", title="Page title"), key, database)
     assert (filled.title, filled.published_at) == ("Page title", "2024-03-01T09:30:00+00:00")
     assert sources.apply_hints(Document(text="body"), "0" * 64, database) == Document(text="body")

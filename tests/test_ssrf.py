@@ -17,9 +17,9 @@ import pytest
 
 from tests.fixture_server import FixtureServer
 from tests.test_fetch import stub_resolver
-from workers.errors import ConnectionFailed, ForbiddenAddress, InvalidURL
-from workers.fetch import INTERNAL_SERVICE_PORTS, GuardedBackend, fetch
-from workers.settings import Settings
+from workers.core.errors import ConnectionFailed, ForbiddenAddress, InvalidURL
+from workers.core.settings import Settings
+from workers.stages.fetch import INTERNAL_SERVICE_PORTS, GuardedBackend, fetch
 
 NO_PRIVATE = Settings(allow_private_hosts="0", total_timeout=5, connect_timeout=1, read_timeout=2)
 LOOPBACK_ONLY = Settings(allow_private_hosts="127.0.0.0/8", total_timeout=5, connect_timeout=1, read_timeout=2)

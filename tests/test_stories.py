@@ -11,12 +11,13 @@ import pytest
 from sqlalchemy import delete
 
 from tests.labelled_stories import load_fixture
-from workers.classify import classify
-from workers.db import Item, session_scope
-from workers.document import Document
-from workers.store import StoredItem, item_key, store_item
-from workers.stories import Candidate, Signature, StoryRules, assign_stories, match
-from workers.urls import url_hash
+from workers.core.document import Document
+from workers.core.urls import url_hash
+from workers.stages.classify import classify
+from workers.stages.stories import Candidate, Signature, StoryRules, assign_stories, match
+from workers.storage.db import session_scope
+from workers.storage.models import Item
+from workers.storage.store import StoredItem, item_key, store_item
 
 
 @pytest.fixture(scope="module")

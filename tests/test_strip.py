@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from workers.document import Document, RemovedLine
-from workers.settings import get_settings
-from workers.strip import default_markers, load_markers, strip
+from workers.core.document import Document, RemovedLine
+from workers.core.settings import get_settings
+from workers.stages.strip import default_markers, load_markers, strip
 
 FIXTURES = Path(__file__).parent / "fixtures" / "strip"
 

@@ -1,8 +1,9 @@
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from workers.errors import InvalidURL
-from workers.urls import canonicalize, site_of, url_hash
+from workers.core.errors import InvalidURL
+from workers.core.urls import canonicalize, site_of, url_hash
 
 
 @pytest.mark.parametrize("variant", [

@@ -1,0 +1,119 @@
+"""Every setting of Mirsad, its type and its default, in one place.
+
+Settings are read from the environment (12-factor). Each field below is
+``MIRSAD_<FIELD NAME IN CAPITALS>``; the defaults work on one machine with a
+local Redis and an embedded SQLite file. The README's settings table is
+generated from this module (``mirsad settings``), so this is the one source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _default_database_url() -> str:
+    data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return f"sqlite:///{data_home / 'mirsad' / 'mirsad.db'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings; ``doc`` metadata feeds ``mirsad settings`` and the README."""
+
+    database_url: str = field(
+        default_factory=_default_database_url,
+        metadata={"doc": "SQLAlchemy URL of the database; PostgreSQL in deployment (postgresql+psycopg://…).",
+                  "shown": "sqlite:///$XDG_DATA_HOME/mirsad/mirsad.db (~/.local/share/…)"})
+    redis_url: str = field(default="redis://localhost:6379/0",
+                           metadata={"doc": "Redis URL of the Celery broker."})
+    config_dir: Path = field(default=PROJECT_ROOT / "config",
+                             metadata={"doc": "Folder of the YAML files users edit (markers, countries, taxonomy).",
+                                       "shown": "config/ of the project"})
+    allow_private_hosts: str = field(
+        default="0",
+        metadata={"doc": "1 lets fetch reach loopback/private/reserved addresses (tests and demo only); "
+                         "a comma-separated list of networks (127.0.0.0/8,::1) allows just those."})
+    reconcile_after: float = field(
+        default=600.0, metadata={"doc": "Seconds a URL may sit in a non-final state before the reconciler re-enqueues it."})
+    max_attempts: int = field(
+        default=5, metadata={"doc": "Attempts at one stage before a URL is marked dead with its last error."})
+    retry_backoff: float = field(default=2.0, metadata={"doc": "First retry delay in seconds; doubles each attempt, with jitter."})
+    retry_backoff_max: float = field(default=120.0, metadata={"doc": "Ceiling of the retry delay in seconds."})
+    connect_timeout: float = field(default=10.0, metadata={"doc": "Seconds to open a connection."})
+    read_timeout: float = field(default=20.0, metadata={"doc": "Seconds to wait for any bytes from the server."})
+    total_timeout: float = field(default=60.0, metadata={"doc": "Seconds for a whole fetch, redirects included."})
+    max_bytes: int = field(default=10_000_000, metadata={"doc": "Cap on a page's decoded body, enforced while streaming."})
+    max_redirects: int = field(default=5, metadata={"doc": "Redirect hops followed before giving up."})
+    user_agent: str = field(default="Mirsad/0.1 (news ingest)",
+                            metadata={"doc": "User-Agent header sent with every request."})
+    min_text_chars: int = field(
+        default=50, metadata={"doc": "Shortest extracted body accepted as an article; less is an empty extraction."})
+    site_line_min_articles: int = field(
+        default=3, metadata={"doc": "Distinct articles of one site a short line must appear in before strip removes it "
+                                    "from that site's later articles as learned boilerplate."})
+    story_window_days: float = field(
+        default=7.0, metadata={"doc": "Days apart two items may be published and still join one story (also how far "
+                                      "back the store stage looks for the story a new item belongs to)."})
+    fetch_concurrency: int = field(default=16, metadata={"doc": "Requests in flight per fetch worker (threads)."})
+    process_concurrency: int = field(
+        default_factory=lambda: os.cpu_count() or 2,
+        metadata={"doc": "Processing workers (clean, strip, classify, store) that `mirsad up` starts, one process each.",
+                  "shown": "the number of cores"})
+    host_interval: float = field(
+        default=1.0, metadata={"doc": "Least seconds between two requests to one host, shared by every worker "
+                                      "(raised by the host's robots.txt Crawl-delay, doubled for a while after 429/503); "
+                                      "0 turns per-host pacing off (benchmarks against one local server)."})
+    source_check_interval: float = field(
+        default=30.0, metadata={"doc": "Seconds between beat's looks for sources due a poll (each source has its own "
+                                       "`every`)."})
+    visibility_timeout: int = field(
+        default=3600, metadata={"doc": "Seconds before Redis hands an unacknowledged message to another worker."})
+    log_level: str = field(default="INFO", metadata={"doc": "Log level of workers and CLI."})
+
+    @property
+    def private_networks_allowed(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | bool:
+        """True when every address is allowed; else the networks the setting names (maybe none)."""
+        value = self.allow_private_hosts.strip().lower()
+        if value in {"1", "true", "yes", "on"}:
+            return True
+        if value in {"", "0", "false", "no", "off"}:
+            return ()
+        return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip())
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(env_name(f.name))
+            if raw is None or raw == "":
+                continue
+            kind = type(f.default) if f.default is not dataclasses.MISSING else type(f.default_factory())
+            try:
+                values[f.name] = kind(raw)
+            except ValueError as exc:
+                raise ValueError(f"{env_name(f.name)}={raw!r} is not a valid {kind.__name__}") from exc
+        return cls(**values)
+
+    def describe(self) -> list[tuple[str, str, str, str]]:
+        """(variable, current value, default as documented, doc) for every setting."""
+        defaults = type(self)()
+        return [(env_name(f.name), str(getattr(self, f.name)), f.metadata.get("shown", str(getattr(defaults, f.name))),
+                 f.metadata.get("doc", "")) for f in dataclasses.fields(self)]
+
+
+def env_name(field_name: str) -> str:
+    return "MIRSAD_" + field_name.upper()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once; tests call ``get_settings.cache_clear()`` after changing the env."""
+    return Settings.from_env()

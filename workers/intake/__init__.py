@@ -1,0 +1,1 @@
+"""Where URLs come from: feeds, sitemaps, discovery and per-host politeness. No database."""

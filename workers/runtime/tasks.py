@@ -1,0 +1,119 @@
+"""Celery tasks: thin wrappers that walk ``pipeline.STEPS`` with the ledger around each stage.
+
+A stage task runs one ``pipeline.run_step`` (claim, run the pure stage, save
+and move the state) and then enqueues the next stage. Retryable errors retry
+with exponential backoff and jitter (honouring Retry-After); permanent ones end
+the URL ``failed`` with the reason; after MIRSAD_MAX_ATTEMPTS it is ``dead``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+
+from workers.core.errors import DatabaseUnavailable
+from workers.core.settings import Settings, get_settings
+from workers.core.topology import (
+    NEXT_STAGE,
+    POLL_SOURCE_TASK,
+    POLL_SOURCES_TASK,
+    RECONCILE_TASK,
+    STAGE_FOR_STATE,
+    StepResult,
+)
+from workers.intake import politeness
+from workers.runtime import polling
+from workers.runtime.celery_app import app
+from workers.runtime.dispatch import send_poll, send_stage
+from workers.runtime.pipeline import STEPS, Step, run_step
+from workers.storage import ledger, sources
+from workers.storage.db import session_scope
+from workers.storage.models import utcnow
+
+log = logging.getLogger("mirsad.tasks")
+
+
+def backoff(attempt: int, settings: Settings, retry_after: float | None = None) -> float:
+    """Exponential delay with full jitter; a server's Retry-After wins when it asks for longer."""
+    ceiling = min(settings.retry_backoff_max, settings.retry_backoff * 2 ** max(0, attempt - 1))
+    delay = random.uniform(ceiling / 2, ceiling)
+    return max(delay, min(retry_after, 3600.0)) if retry_after else delay
+
+
+def run_stage(task, stage: Step, url_id: int) -> None:
+    """One attempt at one stage: retries on retryable errors and database outages, then the next stage."""
+    settings = get_settings()
+    try:
+        if stage.gate and (wait := stage.gate(url_id)) > 0:  # the host is busy: come back soon, no attempt spent
+            delay = politeness.requeue_delay(wait, settings)
+            log.debug("%s url_id=%s: host busy for %.2fs; back in %.2fs", stage.name, url_id, wait, delay)
+            raise task.retry(countdown=delay)
+        step = run_step(stage, url_id)
+    except DatabaseUnavailable as exc:
+        delay = backoff(task.request.retries + 1, settings)
+        log.warning("%s url_id=%s: %s; retry in %.1fs", stage.name, url_id, exc, delay)
+        raise task.retry(countdown=delay) from exc
+    if step.outcome == StepResult.RETRY:
+        delay = backoff(step.attempt, settings, step.retry_after)
+        log.warning("%s url_id=%s attempt %d: %s; retry in %.1fs", stage.name, url_id, step.attempt, step.reason, delay)
+        raise task.retry(countdown=delay)
+    if step.outcome in (StepResult.FAILED, StepResult.DEAD):
+        log.warning("%s url_id=%s %s after %d attempt(s): %s", stage.name, url_id, step.outcome, step.attempt,
+                    step.reason)
+    elif step.outcome == StepResult.SKIPPED:
+        log.info("%s url_id=%s: nothing to do (already done by another run, or dead)", stage.name, url_id)
+    else:
+        log.info("%s url_id=%s ok in %.0f ms", stage.name, url_id, step.elapsed_ms)
+        if (following := NEXT_STAGE[stage.name]) is not None:
+            send_stage(following, url_id)
+
+
+def _stage_task(stage: Step):
+    @app.task(name=stage.spec.task_name, bind=True, max_retries=None)  # the ledger bounds attempts, not Celery
+    def task(self, url_id: int) -> None:
+        run_stage(self, stage, url_id)
+    task.__doc__ = f"Run the {stage.name} stage on one URL (ledger row id)."
+    return task
+
+
+STAGE_TASKS = {name: _stage_task(step) for name, step in STEPS.items()}
+
+
+@app.task(name=RECONCILE_TASK)
+def reconcile() -> int:
+    """Re-enqueue URLs stuck in a non-final state (lost message, killed worker, Redis restart)."""
+    settings = get_settings()
+    with session_scope(durable=False) as session:
+        rows = ledger.stuck(session, timedelta(seconds=settings.reconcile_after))
+        for url_id, state in rows:
+            ledger.touch(session, url_id, state, "re-enqueued by the reconciler")
+    for url_id, state in rows:
+        send_stage(STAGE_FOR_STATE[state], url_id)
+    if rows:
+        log.warning("reconciler re-enqueued %d stuck URLs", len(rows))
+    return len(rows)
+
+
+@app.task(name=POLL_SOURCES_TASK)
+def poll_sources() -> int:
+    """Beat: sync config/sources.yaml into the sources table, then send every due source to be polled."""
+    settings = get_settings()
+    with session_scope() as session:
+        try:
+            sources.sync_from_config(session, settings.config_dir)
+        except ValueError as exc:  # a typo in the file must not stop the sources already known
+            log.error("sources not synced: %s", exc)
+        due = sources.claim_due(session, utcnow())
+    for source_id in due:
+        send_poll(source_id)
+    return len(due)
+
+
+@app.task(name=POLL_SOURCE_TASK, bind=True, max_retries=None)
+def poll_source(self, source_id: int) -> int:
+    """Poll one source politely and push its never-seen entries; a busy host brings the task back shortly."""
+    report = polling.poll_source(source_id)
+    if report.retry_in is not None:
+        raise self.retry(countdown=politeness.requeue_delay(report.retry_in))
+    return len(report.pushed)

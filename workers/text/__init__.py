@@ -1,0 +1,1 @@
+"""Text normalisation and the gazetteer matcher: pure functions on strings."""

@@ -1,0 +1,260 @@
+"""Find vocabulary terms in a text with one Aho-Corasick pass over its folded words.
+
+Terms and text are folded alike (``textnorm``), so spelling variants meet. A hit counts only
+on word boundaries, with two exceptions that the languages need:
+
+* Arabic: clitics written as part of the word may come before a term (و ف, then ب ل ك, then
+  the article ال where the term allows it), so وتركيا, بليبيا and للجيش match while روس never
+  matches inside دروس.
+* Latin: Turkish case and number suffixes may follow a term (Türklerin, Libyalılar; after an
+  apostrophe they are a separate word anyway), and so may the English plural -s.
+
+A term ending in ``*`` matches any continuation of its last word (تدريب* → التدريبات, train* → training).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from bisect import bisect_right
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import accumulate
+
+import ahocorasick
+
+from workers.text.textnorm import fold, fold_words
+
+ARABIC_ARTICLE = "ال"
+_CONJUNCTIONS = ("", "و", "ف")
+_PREPOSITIONS = ("", "ب", "ل", "ك")
+# Prefixes allowed before any Arabic term, and the extra ones with the article (لل is ل + ال).
+_CLITICS = frozenset(c + p for c in _CONJUNCTIONS for p in _PREPOSITIONS)
+_ARTICLE_CLITICS = _CLITICS | {c + p + ARABIC_ARTICLE for c in _CONJUNCTIONS for p in ("", "ب", "ك")} | {
+    c + "لل" for c in _CONJUNCTIONS}
+# Turkish suffixes as folded (ı→i, ü→u, ş→s...), chained up to three (Libya+lı+lar+ın), plus English -s.
+_LATIN_SUFFIXES = frozenset(
+    "lar ler li lu i u a e yi yu ya ye in un nin nun na ne ni nu da de ta te dan den tan ten nda nde ndan nden "
+    "la le yla yle ki si su s".split())
+_MAX_SUFFIXES = 3
+
+
+@dataclass(frozen=True)
+class Term:
+    """One vocabulary entry and what a hit on it stands for.
+
+    ``article``: Arabic terms that may take the article ال (nouns and adjectives, not most country names).
+    ``proper_noun``: names whose Latin spellings count only when capitalised in the text (all capitals for
+    acronyms), so the bird "turkey" or the Turkish word "mali" (financial) are not countries. Arabic has no case.
+    """
+
+    text: str
+    target: Hashable
+    article: bool = False
+    proper_noun: bool = False
+
+    @property
+    def is_prefix(self) -> bool:
+        return self.text.endswith("*")
+
+    @property
+    def key(self) -> str:
+        return fold_words(self.text.rstrip("*"))
+
+    @property
+    def is_acronym(self) -> bool:
+        written = [ch for ch in self.text if ch.isalpha()]
+        return len(written) > 1 and all(ch.isupper() for ch in written)
+
+
+class Match:
+    """A hit: the term's target, the folded words it covers (``first``..``last``) and their spelling in the text.
+
+    A text has hundreds of hits and a few make tags, so the spelling is looked up only when asked for.
+    """
+
+    __slots__ = ("target", "first", "last", "length", "_text")
+
+    def __init__(self, target: Hashable, first: int, last: int, length: int, text: FoldedText):
+        self.target, self.first, self.last, self.length, self._text = target, first, last, length, text
+
+    @property
+    def evidence(self) -> str:
+        return self._text.evidence(self.first, self.last)
+
+    def __repr__(self) -> str:
+        return f"Match({self.target!r}, {self.first}..{self.last}, {self.evidence!r})"
+
+
+class FoldedText:
+    """The text as folded words, each remembering the piece of the original text it came from.
+
+    Most tokens fold to one word. A token with punctuation inside ("Libya'ya", "U.S.-Turkish") folds
+    to several, and is cut into its pieces only when a hit's spelling is asked for (``piece``).
+    """
+
+    def __init__(self, text: str):
+        words: list[str] = []
+        sources: list = []  # per word: its token, or (token, part, parts) when the token folded to several words
+        for token in text.split():
+            folded = token.translate(_FOLD_TABLE)
+            if " " not in folded:
+                if folded:
+                    words.append(folded)
+                    sources.append(token)
+                continue
+            parts = folded.split()
+            words.extend(parts)
+            sources.extend((token, part, len(parts)) for part in range(len(parts)))
+        self.words, self._sources = words, sources
+        self.string = " ".join(words)
+        after = list(accumulate(len(word) + 1 for word in words))  # just past each word's trailing space
+        self.starts: list[int] = [0, *after[:-1]] if words else []  # where each word starts in ``string``
+        self.ends: list[int] = [position - 1 for position in after]  # and where it ends (exclusive)
+
+    def word_at(self, position: int) -> int:
+        return bisect_right(self.starts, position) - 1
+
+    def piece(self, index: int) -> str:
+        source = self._sources[index]
+        if isinstance(source, str):
+            return source
+        token, part, parts = source
+        raw = _split_at_separators(token)
+        return raw[part] if len(raw) == parts else token
+
+    def evidence(self, first: int, last: int) -> str:
+        if first == last:
+            return self.piece(first)
+        return " ".join(dict.fromkeys(self.piece(index) for index in range(first, last + 1)))
+
+
+class Gazetteer:
+    """All terms of a vocabulary in one automaton; ``find`` returns every hit that respects word boundaries."""
+
+    def __init__(self, terms: Iterable[Term]):
+        entries: dict[str, list[tuple[Term, frozenset[str]]]] = {}
+        for term in terms:
+            key = term.key
+            if not key:
+                continue
+            for variant, prefixes in _variants(key, term):
+                case = None if not term.proper_noun or is_arabic(key[0]) else term.is_acronym
+                entries.setdefault(variant, []).append((term, prefixes, case))
+        self._automaton = ahocorasick.Automaton()
+        for key, values in entries.items():
+            self._automaton.add_word(key, (key, values))
+        if entries:
+            self._automaton.make_automaton()
+        self._empty = not entries
+
+    def find(self, text: str | FoldedText) -> list[Match]:
+        folded = text if isinstance(text, FoldedText) else FoldedText(text)
+        if self._empty or not folded.words:
+            return []
+        string, starts, ends, word_at = folded.string, folded.starts, folded.ends, folded.word_at
+        matches = []
+        for end, (key, values) in self._automaton.iter(string):
+            start = end - len(key) + 1
+            first = word_at(start)
+            last = first if end < ends[first] else word_at(end)
+            prefix = string[starts[first]:start] if start != starts[first] else ""
+            tail = string[end + 1:ends[last]]
+            for term, prefixes, acronym in values:
+                if prefix not in prefixes or (tail and not _tail_allowed(tail, term, key)):
+                    continue
+                if acronym is not None and not _capitalised(folded.piece(first), len(key.split(" ", 1)[0]), acronym):
+                    continue
+                matches.append(Match(term.target, first, last, len(key), folded))
+        return matches
+
+
+def longest(matches: Iterable[Match]) -> list[Match]:
+    """Non-overlapping matches, longer terms first: "South Sudan" hides the "Sudan" inside it."""
+    kept: list[Match] = []
+    taken: set[int] = set()
+    for match in sorted(matches, key=lambda m: (-m.length, m.first)):
+        span = set(range(match.first, match.last + 1))
+        if span & taken:
+            continue
+        taken |= span
+        kept.append(match)
+    return sorted(kept, key=lambda m: m.first)
+
+
+def is_arabic(ch: str) -> bool:
+    return "\u0600" <= ch <= "\u06ff"
+
+
+def _variants(key: str, term: Term) -> list[tuple[str, frozenset[str]]]:
+    """The automaton keys of a term and the prefixes each may carry inside its first word."""
+    if not is_arabic(key[0]):
+        return [(key, frozenset({""}))]
+    if key.startswith(ARABIC_ARTICLE):
+        # ل + الجيش is written للجيش: index that spelling too, with only و/ف in front of it.
+        return [(key, _CLITICS), ("ل" + key[1:], frozenset(_CONJUNCTIONS))]
+    return [(key, _ARTICLE_CLITICS if term.article else _CLITICS)]
+
+
+def _tail_allowed(tail: str, term: Term, key: str) -> bool:
+    """Whether the non-empty ``tail`` (the rest of the last word after the term) may follow it."""
+    if term.is_prefix:
+        return True
+    return not is_arabic(key[-1]) and _is_suffix_chain(tail, _MAX_SUFFIXES)
+
+
+@lru_cache(maxsize=4096)
+def _is_suffix_chain(tail: str, budget: int) -> bool:
+    if not tail:
+        return True
+    if budget == 0:
+        return False
+    return any(tail.startswith(s) and _is_suffix_chain(tail[len(s):], budget - 1) for s in _LATIN_SUFFIXES)
+
+
+def _capitalised(piece: str, length: int, acronym: bool) -> bool:
+    """Capital initial in the text; for an acronym term (US, ABD) its letters all in capitals.
+
+    A name that starts with a number (444 Brigade) has no case to check in its first word.
+    """
+    if acronym:
+        letters = [ch for ch in piece if ch.isalpha()][:length]
+        return bool(letters) and all(ch.isupper() for ch in letters)
+    for ch in piece:
+        if ch.isalpha():
+            return ch.isupper()
+    return piece[:1].isdigit()
+
+
+@lru_cache(maxsize=8192)
+def _split_at_separators(token: str) -> tuple[str, ...]:
+    """A token's pieces between punctuation; cached, as a text repeats its tokens (``العسكري،``)."""
+    pieces, current = [], []
+    for ch in token:
+        if unicodedata.category(ch)[0] in "PSZC":
+            if current:
+                pieces.append("".join(current))
+                current = []
+        else:
+            current.append(ch)
+    if current:
+        pieces.append("".join(current))
+    return tuple(pieces)
+
+
+class _FoldTable(dict):
+    """Per-character ``fold_words``, learnt lazily, for ``str.translate``: folding stays textnorm's, but fast.
+
+    Marks fold to nothing; punctuation and spaces to a space (they separate words).
+    """
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        folded = fold_words(ch)
+        if not folded and (ch.isspace() or fold(ch)):
+            folded = " "
+        self[code] = folded
+        return folded
+
+
+_FOLD_TABLE = _FoldTable()
