@@ -10,7 +10,7 @@ PostgreSQL (deployment) and SQLite (embedded default).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
@@ -22,7 +22,7 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator):
@@ -33,7 +33,7 @@ class UTCDateTime(TypeDecorator):
 
     def process_result_value(self, value, dialect):
         if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return value
 
 
@@ -58,7 +58,7 @@ class UrlRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    events: Mapped[list["UrlEvent"]] = relationship(order_by="UrlEvent.id", cascade="all, delete-orphan")
+    events: Mapped[list[UrlEvent]] = relationship(order_by="UrlEvent.id", cascade="all, delete-orphan")
 
     __table_args__ = (Index("ix_urls_state_updated", "state", "updated_at"),)
 
@@ -97,7 +97,7 @@ class Item(Base):
     copy_of: Mapped[int | None] = mapped_column(ForeignKey("items.id", name="fk_items_copy_of_items"))
     story_signature: Mapped[dict | None] = mapped_column(JSONType)
 
-    tags: Mapped[list["TagRecord"]] = relationship(order_by="TagRecord.id", cascade="all, delete-orphan")
+    tags: Mapped[list[TagRecord]] = relationship(order_by="TagRecord.id", cascade="all, delete-orphan")
 
 
 class TagRecord(Base):

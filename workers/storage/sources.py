@@ -197,6 +197,11 @@ def listing(session: Session) -> list[Source]:
     return list(session.scalars(select(Source).order_by(Source.url)))
 
 
+def flagged(session: Session, now: datetime) -> list[dict]:
+    """The sources that need a look (failing or quiet), each with why."""
+    return [{"url": source.url, "flag": reason} for source in listing(session) if (reason := flag(source, now))]
+
+
 def _duration(span: timedelta) -> str:
     hours = span.total_seconds() / 3600
     return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} h" if hours >= 1 else f"{span.seconds // 60} min"

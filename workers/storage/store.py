@@ -19,7 +19,7 @@ process keep the window's signatures in memory and read only the items stored si
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
@@ -188,7 +188,7 @@ def _published_or_stored(item: Item) -> datetime:
         published = datetime.fromisoformat(item.published_at or "")
     except ValueError:
         return item.stored_at
-    return published if published.tzinfo else published.replace(tzinfo=timezone.utc)
+    return published if published.tzinfo else published.replace(tzinfo=UTC)
 
 
 def item_to_dict(item: Item) -> dict:

@@ -1,0 +1,233 @@
+"""Pushing URLs and reading what was stored: push, watch, items, stories, show, status, extract."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.markup import escape
+from rich.progress import Progress
+from rich.table import Column, Table
+
+from workers.cli.output import (
+    PROGRESS_THRESHOLD,
+    err,
+    fail,
+    out,
+    parse_since,
+    print_document,
+    print_item_line,
+    print_json,
+    read_urls,
+    require_broker,
+    tag_summary,
+)
+from workers.core.topology import PushVerdict, UrlState
+from workers.storage import ledger, queries, sources
+from workers.storage.db import session_scope
+
+
+def cmd_push(args) -> int:
+    from workers.runtime.push import push
+
+    urls = read_urls(args)
+    if not urls:
+        err.print("nothing to push: give URLs, -f FILE or - for standard input")
+        return 2
+    require_broker()
+    counts = dict.fromkeys(PushVerdict, 0)
+    style = {PushVerdict.ACCEPTED: "green", PushVerdict.KNOWN: "yellow", PushVerdict.REJECTED: "red"}
+    with Progress(console=err, transient=True, disable=len(urls) < PROGRESS_THRESHOLD) as progress:
+        bar = progress.add_task("pushing", total=len(urls))
+        for result in push(urls):
+            counts[result.outcome] += 1
+            progress.console.print(f"[{style[result.outcome]}]{result.outcome:<8}[/] {escape(result.url)}  "
+                                   f"{escape(result.detail)}", soft_wrap=True)  # one line per URL, for grep
+            progress.advance(bar)
+    err.print(f"{counts[PushVerdict.ACCEPTED]} accepted, {counts[PushVerdict.KNOWN]} already known, "
+              f"{counts[PushVerdict.REJECTED]} rejected")
+    return 1 if counts[PushVerdict.REJECTED] else 0
+
+
+def cmd_watch(args) -> int:
+    with session_scope() as session:
+        last_id = queries.latest_item_id(session)
+    err.print("watching for new items (Ctrl-C to stop)…")
+    try:
+        while True:
+            with session_scope() as session:
+                for item in queries.items_after(session, last_id):
+                    print_item_line(item, args.json)
+                    last_id = item.id
+            sys.stdout.flush()
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return 0
+
+
+def cmd_items(args) -> int:
+    tags = []
+    for spec in args.tag:
+        kind, sep, value = spec.partition(":")
+        if not sep:
+            raise fail(f"--tag wants KIND:VALUE, got {spec!r}")
+        tags.append((kind, value))
+    since = parse_since(args.since) if args.since else None
+    with session_scope() as session:
+        rows = queries.newest_items(session, tags, since, args.limit)
+        if args.json:
+            for item in rows:
+                print_item_line(item, True)
+            return 0
+        table = Table("id", "stored", "lang", "title", "site", "tags")
+        for item in rows:
+            table.add_row(str(item.id), item.stored_at.strftime("%Y-%m-%d %H:%M"), item.language or "",
+                          (item.title or "")[:60], item.site_name or "", tag_summary(item))
+        out.print(table)
+        err.print(f"{len(rows)} item(s)")
+    return 0
+
+
+def cmd_stories(args) -> int:
+    from workers.storage.store import list_stories
+
+    with session_scope() as session:
+        found = list_stories(session, parse_since(args.since) if args.since else None, args.limit)
+    if args.json:
+        for story in found:
+            print_json(story)
+        return 0
+    table = Table("story", "item", "published", "source", Column("title", overflow="fold"))
+    for story in found:  # items in order of publication: the first row is the first source to publish
+        for position, member in enumerate(story["items"]):
+            copy = f" (copy of #{member['copy_of']})" if member["copy_of"] else ""
+            table.add_row(str(story["story"]) if position == 0 else "", f"#{member['id']}",
+                          (member["published_at"] or "")[:16].replace("T", " "), member["source"],
+                          f"{member['title'] or ''}{copy}", end_section=position == len(story["items"]) - 1)
+    out.print(table)
+    err.print(f"{len(found)} stor{'y' if len(found) == 1 else 'ies'}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from workers.storage.store import item_to_dict
+
+    with session_scope() as session:
+        item, record = queries.item_or_url(session, args.target)
+        if item is None and record is None:
+            err.print(f"no item or URL {args.target!r}")
+            return 1
+        data = item_to_dict(item) if item else {"url": record.url, "text": None}
+        if record is not None:
+            data["state"] = record.state
+            data["last_error"] = record.last_error
+            data["history"] = [{"at": e.at.isoformat(), "state": e.state, "attempt": e.attempt, "detail": e.detail}
+                               for e in record.events]
+    if args.json:
+        print_json(data, indent=2)
+        return 0
+    print_document(data)
+    return 0
+
+
+def cmd_status(args) -> int:
+    from workers.core.topology import TASK_ROUTES
+    from workers.runtime.celery_app import app
+
+    queues = sorted({route["queue"] for route in TASK_ROUTES.values()})
+    try:
+        with app.connection_for_read() as connection:
+            client = connection.default_channel.client
+            depths = {queue: client.llen(queue) for queue in queues}
+    except Exception as exc:  # the broker may be down; the database still answers
+        depths = {queue: f"? ({type(exc).__name__})" for queue in queues}
+    with session_scope() as session:
+        counts = ledger.counts_by_state(session)
+        failures = [{"url": r.url, "state": r.state, "reason": r.last_error, "at": r.updated_at.isoformat()}
+                    for r in ledger.latest_failures(session)]
+        flagged = sources.flagged(session, datetime.now(UTC))
+    if args.json:
+        print_json({"queues": depths, "states": counts, "latest_failures": failures,
+                          "flagged_sources": flagged})
+        return 0
+    table = Table("queue", "waiting")
+    for queue, depth in depths.items():
+        table.add_row(queue, str(depth))
+    out.print(table)
+    table = Table("state", "URLs")
+    for state in UrlState:
+        table.add_row(state, str(counts.get(state, 0)))
+    out.print(table)
+    if failures:
+        table = Table("failed at", "state", "URL", "reason")
+        for f in failures:
+            table.add_row(f["at"][:19], f["state"], f["url"], f["reason"] or "")
+        out.print(table)
+    if flagged:
+        table = Table("source", "needs a look")
+        for source in flagged:
+            table.add_row(source["url"], source["flag"])
+        out.print(table)
+    return 0
+
+
+def cmd_extract(args) -> int:
+    from workers.runtime.pipeline import extract, extract_text
+    from workers.stages.fetch import decode_html, fetch
+
+    source = args.source
+    if re.match(r"(?i)^https?://", source):
+        page = fetch(source)
+        document = extract(page.html, url=page.final_url, fetched_at=page.fetched_at)
+    else:
+        try:
+            raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+        except OSError as exc:
+            raise fail(str(exc)) from None
+        text, _codec = decode_html(raw)
+        document = extract_text(text) if args.text else extract(text)
+    data = document.to_dict()
+    if args.json:
+        print_json(data, indent=2)
+    else:
+        print_document(data)
+    return 0
+
+def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
+    push = command("push", cmd_push, "Validate and enqueue URLs; exits 1 if any was rejected.")
+    push.add_argument("urls", nargs="*", metavar="URL", help="URLs, or - to read them from standard input")
+    push.add_argument("-f", "--file", type=Path, help="read URLs from a file, one per line")
+
+    watch = command("watch", cmd_watch, "Follow items as they are stored, until Ctrl-C.")
+    watch.add_argument("--json", action="store_true", help="JSON lines")
+    watch.add_argument("--interval", type=float, default=0.5, help=argparse.SUPPRESS)
+
+    items = command("items", cmd_items, "List stored items, newest first.")
+    items.add_argument("--tag", action="append", default=[], metavar="KIND:VALUE",
+                       help="only items with this tag (repeat to require several)")
+    items.add_argument("--since", help="stored since an ISO date/time, or a duration such as 2h, 30m, 7d")
+    items.add_argument("--limit", type=int, default=20)
+    items.add_argument("--json", action="store_true")
+
+    stories = command("stories", cmd_stories,
+                      "List stories (reports of one event), latest first, with their items and the first to publish.")
+    stories.add_argument("--since", help="with an item stored since an ISO date/time, or a duration such as 2h, 7d")
+    stories.add_argument("--limit", type=int, default=20)
+    stories.add_argument("--json", action="store_true", help="JSON lines, one story each")
+
+    show = command("show", cmd_show, "Show one item (or URL): text, metadata, tags, removed lines, history.")
+    show.add_argument("target", metavar="ID|URL")
+    show.add_argument("--json", action="store_true")
+
+    status = command("status", cmd_status, "Queue depths, URLs per state and the latest failures.")
+    status.add_argument("--json", action="store_true")
+
+    extract = command("extract", cmd_extract, "Run clean, strip and classify in-process on one page; no queue, no database.")
+    extract.add_argument("source", metavar="PATH|URL|-")
+    extract.add_argument("--text", action="store_true", help="the input is already extracted plain text")
+    extract.add_argument("--json", action="store_true")

@@ -1,0 +1,117 @@
+"""What every command shares: the two consoles, JSON and error output, and the formatting of items."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from workers.core.errors import MirsadError
+from workers.core.settings import get_settings
+from workers.storage.models import Item
+
+out = Console(highlight=False, soft_wrap=True, markup=False)  # data ("[en]", "[Reuters]") is never markup
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # a message stays one line, its paths whole
+PROGRESS_THRESHOLD = 10
+
+
+class CommandError(MirsadError):
+    """A user's mistake a command refuses, said in one line (``main`` prints it and exits 2)."""
+
+    @property
+    def reason(self) -> str:
+        return str(self)
+
+
+def fail(message: str) -> CommandError:
+    """The error to raise for ``message``: ``raise fail("no such file")``."""
+    return CommandError(message)
+
+
+def print_json(data, indent: int | None = None) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=indent))
+
+
+def read_urls(args) -> list[str]:
+    lines: list[str] = []
+    for url in args.urls:
+        lines += sys.stdin.read().splitlines() if url == "-" else [url]
+    if args.file:
+        lines += args.file.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def print_item_line(item: Item, as_json: bool) -> None:
+    from workers.storage.store import item_to_dict
+
+    if as_json:
+        data = item_to_dict(item)
+        print(json.dumps(data, ensure_ascii=False))
+    else:
+        out.print(f"#{item.id} [{item.language or '?'}] {item.title or '(no title)'} — "
+                  f"{item.site_name or item.url} — {tag_summary(item)}")
+
+
+def tag_summary(item: Item) -> str:
+    order = {"language": 0, "country": 1, "topic": 2}
+    tags = sorted(item.tags, key=lambda t: (order.get(t.kind, 9), -t.score))
+    return ", ".join(f"{t.kind}:{t.value}" for t in tags if t.kind != "language")
+
+
+def print_document(data: dict) -> None:
+    out.rule(data.get("title") or "(no title)")
+    for key in ("id", "url", "canonical_url", "language", "published_at", "author", "site_name", "credit",
+                "fetched_at", "stored_at", "state", "last_error"):
+        if data.get(key) is not None:
+            out.print(Text.assemble((key, "bold"), f": {data[key]}"))
+    if data.get("keywords"):
+        out.print(Text.assemble(("keywords", "bold"), f": {', '.join(data['keywords'])}"))
+    if data.get("text"):
+        out.rule("text")
+        out.print(data["text"])
+    if data.get("tags"):
+        table = Table("kind", "value", "score", "evidence")
+        for t in data["tags"]:
+            table.add_row(t["kind"], t["value"], f"{t['score']:.2f}", ", ".join(map(str, t["evidence"][:6])))
+        out.print(table)
+    if data.get("removed"):
+        table = Table("removed line", "rule")
+        for r in data["removed"]:
+            table.add_row(r["line"][:100], r["rule"])
+        out.print(table)
+    if data.get("history"):
+        table = Table("at", "state", "attempt", "detail")
+        for h in data["history"]:
+            table.add_row(h["at"][:19], h["state"], str(h["attempt"]), h["detail"] or "")
+        out.print(table)
+
+
+def parse_since(value: str) -> datetime:
+    match = re.fullmatch(r"(\d+)\s*([smhd])", value.strip())
+    if match:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+        return datetime.now(UTC) - timedelta(**{unit: int(match.group(1))})
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def safe_url(url: str) -> str:
+    return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", url)
+
+
+def require_broker() -> None:
+    """Fail early, with the fix, when Redis is not there (rather than hanging in a retry loop)."""
+    import redis
+
+    url = get_settings().redis_url
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        err.print(f"[red]error:[/red] Redis is not reachable at {safe_url(url)} ({exc}). Start it (e.g. "
+                  f"`redis-server --daemonize yes`) or set MIRSAD_REDIS_URL.")
+        raise SystemExit(2) from None
