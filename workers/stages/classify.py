@@ -23,6 +23,7 @@ from typing import Iterable, NamedTuple
 
 import yaml
 
+from workers.core import config_files
 from workers.core.document import Document, Tag
 from workers.core.settings import get_settings
 from workers.stages.entities import WATCHLIST_FILE, read_watchlist
@@ -136,13 +137,8 @@ def detect_language(text: str) -> Tag | None:
 def default_vocabulary() -> Vocabulary:
     """The vocabulary of ``MIRSAD_CONFIG_DIR``, reloaded when one of its files changes (edits need no restart)."""
     config_dir = get_settings().config_dir
-    stamps = tuple(_stamp(config_dir / name) for name in VOCABULARY_FILES)
-    return _cached_vocabulary(str(config_dir), stamps)
-
-
-@lru_cache(maxsize=2)
-def _cached_vocabulary(config_dir: str, stamps: tuple) -> Vocabulary:
-    return load_vocabulary(config_dir)
+    return config_files.current(("vocabulary", config_dir), [config_dir / name for name in VOCABULARY_FILES],
+                                lambda: load_vocabulary(config_dir))
 
 
 @lru_cache(maxsize=1)
@@ -151,15 +147,6 @@ def _language_identifier():
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-
-
-def _stamp(path: Path) -> tuple[int, int, int]:
-    """Changes whenever the file does: time, size and inode (a file replaced within one clock tick is new too)."""
-    try:
-        status = path.stat()
-    except FileNotFoundError:
-        return 0, 0, 0
-    return status.st_mtime_ns, status.st_size, status.st_ino
 
 
 def _read_yaml(path: Path) -> dict:

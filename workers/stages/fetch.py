@@ -58,6 +58,7 @@ from workers.core.errors import (
     UnsupportedContent,
 )
 from workers.core.settings import Settings, get_settings
+from workers.stages.overrides import decode_forced
 
 try:  # brotli is what lets us accept "br"; without it the server is asked for gzip or deflate only
     import brotli
@@ -158,7 +159,7 @@ def fetch(url: str, settings: Settings | None = None, *, transport: httpx.BaseTr
     raw = fetch_raw(url, {"Accept": ACCEPT}, settings, transport=transport, resolver=resolver, network=network,
                     clock=clock, expect=_require_html)
     _sniff(raw.body, declared=bool(raw.media_type))
-    html, encoding = decode_html(raw.body, raw.charset)
+    html, encoding = decode_forced(raw.body, raw.final_url) or decode_html(raw.body, raw.charset)
     return FetchResult(url=url, final_url=raw.final_url, status=raw.status, content_type=raw.media_type,
                        encoding=encoding, html=html,
                        fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), redirects=raw.redirects)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import codecs
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -19,6 +18,7 @@ from lxml import etree
 from lxml.cssselect import CSSSelector
 from lxml.html import HtmlElement
 
+from workers.core import config_files
 from workers.core.settings import get_settings
 from workers.core.urls import site_of
 
@@ -101,9 +101,8 @@ def sources_path() -> Path:
     return get_settings().config_dir / "overrides.yaml"
 
 
-@lru_cache(maxsize=4)
 def _overrides_at(path: Path) -> dict[str, SourceOverride]:
-    return load_overrides(path)
+    return config_files.current(("overrides", path), [path], lambda: load_overrides(path))
 
 
 def override_for(url: str | None) -> SourceOverride | None:

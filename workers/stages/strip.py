@@ -22,11 +22,12 @@ import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 from pathlib import Path
 
 import yaml
 
+from workers.core import config_files
 from workers.core.document import Document, RemovedLine
 from workers.core.settings import get_settings
 from workers.core.urls import site_of
@@ -219,7 +220,7 @@ def load_dates(path: Path) -> DateWords:
 
 
 def default_markers() -> Markers:
-    """The markers of the configured config folder, read once per path."""
+    """The markers of the configured config folder, rebuilt when boilerplate.yaml or dates.yaml changes."""
     return _markers_at(get_settings().config_dir / "boilerplate.yaml")
 
 
@@ -228,18 +229,14 @@ def markers_for(url: str | None) -> Markers:
     override = override_for(url)
     if override is None or not override.markers:
         return default_markers()
-    return _site_markers(site_of(url), get_settings().config_dir / "boilerplate.yaml", sources_path())
+    boilerplate, overrides = get_settings().config_dir / "boilerplate.yaml", sources_path()
+    return config_files.current(
+        ("site markers", site_of(url), boilerplate), [boilerplate, boilerplate.with_name("dates.yaml"), overrides],
+        lambda: _markers_at(boilerplate).with_rules(tuple(_compile_rule(raw, overrides) for raw in override.markers)))
 
 
-@lru_cache(maxsize=4)
 def _markers_at(path: Path) -> Markers:
-    return load_markers(path)
-
-
-@lru_cache(maxsize=256)
-def _site_markers(site: str, boilerplate: Path, sources: Path) -> Markers:
-    override = override_for(f"//{site}")
-    return _markers_at(boilerplate).with_rules(tuple(_compile_rule(raw, sources) for raw in override.markers))
+    return config_files.current(("markers", path), [path, path.with_name("dates.yaml")], lambda: load_markers(path))
 
 
 def _compile_rule(raw: dict, path: Path) -> MarkerRule:
