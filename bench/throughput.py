@@ -46,7 +46,7 @@ from workers.runtime.stack import Stack  # noqa: E402
 from workers.stages.fetch import fetch  # noqa: E402
 from workers.storage.db import migrate, session_scope  # noqa: E402
 from workers.storage.models import UrlRecord  # noqa: E402
-from workers.storage.store import store  # noqa: E402
+from workers.storage.store import store_item  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -76,7 +76,7 @@ def in_process_bare(database_url: str, urls: list[str]) -> float:
         page = fetch(url)
         document = extract(page.html, url=page.final_url, fetched_at=page.fetched_at)
         with session_scope(database_url, durable=False) as session:
-            store(session, url_hash(canonicalize(url)), url, document)
+            store_item(session, url_hash(canonicalize(url)), url, document)
     return len(urls) / (time.perf_counter() - started)
 
 

@@ -10,7 +10,7 @@ from workers.core.errors import InvalidURL
 from workers.storage import ledger
 from workers.storage.db import session_scope
 from workers.storage.models import Item, TagRecord, UrlEvent, UrlRecord
-from workers.storage.store import store
+from workers.storage.store import store_item
 
 
 def register(database_url, url):
@@ -102,9 +102,9 @@ def test_storing_twice_keeps_one_item_and_one_set_of_tags(database_url):
                         removed=[RemovedLine("شاركه مع أصدقائك", "marker:share-prompt")],
                         fetched_at="2026-11-23T10:00:00+00:00")
     with session_scope(database_url) as session:
-        first = store(session, "h" * 64, "https://example.com/x", document)
+        first = store_item(session, "h" * 64, "https://example.com/x", document).item_id
     with session_scope(database_url) as session:
-        second = store(session, "h" * 64, "https://example.com/x", document)
+        second = store_item(session, "h" * 64, "https://example.com/x", document).item_id
     assert first == second
     with session_scope(database_url) as session:
         assert session.scalar(select(func.count()).select_from(Item)) == 1

@@ -179,6 +179,15 @@ def test_a_feed_pushes_only_new_entries_and_an_unchanged_one_answers_304(site, d
         assert (hint.title, hint.published_at) == ("Maritime memorandum signed", "2024-03-03T16:15:00+00:00")
 
 
+def test_a_malformed_feed_is_read_as_far_as_it_goes_and_says_so(site, database, caplog):
+    site.put("/feed.xml", rss(site, *FIRST).replace("<title>t</title>", "<title>Defence & Security</title>"))
+    source_id = add_source(database, site.url("/feed.xml"))
+    with caplog.at_level("WARNING", logger="mirsad.sources"):
+        assert poll(database, source_id).pushed == [site.url("/news/1"), site.url("/news/2")]
+    assert any("malformed feed" in record.getMessage() and site.url("/feed.xml") in record.getMessage()
+               for record in caplog.records)
+
+
 def test_a_sitemap_index_reads_only_the_children_whose_lastmod_changed(site, database):
     site.put("/sitemaps/march.xml", sitemap(site, "/news/1", "/news/2"))
     site.put("/index.xml", index(site, ("/sitemaps/march.xml", "2024-03-02")))

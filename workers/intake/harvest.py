@@ -25,6 +25,7 @@ class Harvest:
     children: dict
     retry_in: float | None = None
     error: str | None = None
+    warning: str | None = None  # the feed was malformed but its entries could be read
 
 
 def harvest_source(url: str, etag: str | None, last_modified: str | None, children: dict, settings: Settings,
@@ -60,4 +61,5 @@ def harvest_source(url: str, etag: str | None, last_modified: str | None, childr
     kept = {child_url: state for child_url, state in children.items() if child_url in listed and child_url not in read}
     finished = retry_in is None and error is None
     return Harvest(result.kind, entries, result.etag if finished else etag,
-                   result.last_modified if finished else last_modified, kept | read, retry_in, error)
+                   result.last_modified if finished else last_modified, kept | read, retry_in, error,
+                   result.warning)

@@ -96,11 +96,6 @@ def take_turn(url: str, settings: Settings | None = None) -> float:
     return _turn(url, settings or get_settings(), take=True)
 
 
-def ready_in(url: str, settings: Settings | None = None) -> float:
-    """Seconds until the host is free (0.0: now), without taking the turn."""
-    return _turn(url, settings or get_settings(), take=False)
-
-
 def wait_turn(url: str, settings: Settings | None = None, limit: float = MAX_INLINE_WAIT) -> None:
     """Take the host's turn, sleeping for it when it comes within ``limit`` seconds; else HostNotReady."""
     settings = settings or get_settings()

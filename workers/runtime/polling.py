@@ -62,6 +62,8 @@ def poll_source(source_id: int, *, settings: Settings | None = None, database_ur
     pushed = push_new(source_id, harvest.entries, database_url)
     with session_scope(database_url) as session:
         record_harvest(session, source_id, harvest, len(pushed), utcnow())
+    if harvest.warning:
+        log.warning("source %s: %s", url, harvest.warning)
     log.info("source %s: %d entries, %d new", url, len(harvest.entries), len(pushed))
     return PollReport(source_id, pushed, harvest.retry_in, harvest.error)
 

@@ -60,11 +60,6 @@ class StoredItem:
         return f"item {self.item_id}, {joined}{copy}"
 
 
-def store(session: Session, url_hash: str, url: str, document: Document) -> int:
-    """The id of the item for this page, stored unless it exists (see ``store_item``)."""
-    return store_item(session, url_hash, url, document).item_id
-
-
 def store_item(session: Session, url_hash: str, url: str, document: Document) -> StoredItem:
     """Insert the item for this page unless its article is stored already, and give it its story."""
     signature = stories.signature(document)  # the costly part, before the lock

@@ -64,10 +64,6 @@ def fold_words(text: str) -> str:
     return _SPACES.sub(" ", text.translate(_FOLD_WORDS)).strip()
 
 
-def words(text: str) -> list[str]:
-    return fold_words(text).split()
-
-
 def _is_separator(ch: str) -> bool:
     return unicodedata.category(ch)[0] in "PSZC"
 
