@@ -10,7 +10,7 @@ from rich.markup import escape
 from workers.cli import demo, items, running, sources, vocab
 from workers.cli.output import err
 from workers.core.errors import MirsadError
-from workers.core.settings import get_settings
+from workers.core.settings import get_settings, seed_config_dir
 
 # One module per command group, in the order ``mirsad --help`` lists them.
 COMMAND_GROUPS = (running, items, vocab, sources, demo)
@@ -19,7 +19,10 @@ COMMAND_GROUPS = (running, items, vocab, sources, demo)
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if seed_config_dir(settings.config_dir):
+        err.print(f"created {settings.config_dir} with the default config files (edit them there)")
     try:
         return args.handler(args) or 0
     except MirsadError as exc:

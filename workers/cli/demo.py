@@ -18,7 +18,7 @@ from workers.cli.output import (
     safe_url,
     tag_summary,
 )
-from workers.core.settings import PROJECT_ROOT, get_settings
+from workers.core.settings import SAMPLE_PAGES, get_settings
 from workers.core.topology import FINAL_STATES, UrlState
 from workers.storage import queries
 from workers.storage.db import migrate, session_scope
@@ -33,7 +33,7 @@ def cmd_demo(args) -> int:
     from workers.runtime.push import push
     from workers.runtime.stack import Stack
 
-    pages_dir = PROJECT_ROOT / "seeds" / "pages"
+    pages_dir = SAMPLE_PAGES
     pages = sorted(p.name for p in pages_dir.glob("*.html"))
     os.environ.setdefault("MIRSAD_ALLOW_PRIVATE_HOSTS", "127.0.0.0/8")  # the sample pages are served locally
     get_settings.cache_clear()

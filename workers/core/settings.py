@@ -11,11 +11,33 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import shutil
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = PACKAGE_DIR.parent  # the checkout, when running from one
+# Shipped inside the package (links to config/ and seeds/pages/ in a checkout, real files in a wheel).
+DEFAULT_CONFIG = PACKAGE_DIR / "defaults" / "config"
+SAMPLE_PAGES = PACKAGE_DIR / "defaults" / "pages"
+
+
+def _default_config_dir() -> Path:
+    """The checkout's config/ when running from a checkout; after a plain ``pip install``, the user's
+    folder ($XDG_CONFIG_HOME/mirsad, ~/.config/mirsad), seeded from the package's defaults on first use."""
+    checkout = PROJECT_ROOT / "config"
+    if (PROJECT_ROOT / "pyproject.toml").is_file() and checkout.is_dir():
+        return checkout
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "mirsad"
+
+
+def seed_config_dir(config_dir: Path) -> bool:
+    """Copy the default config files into ``config_dir`` when the folder does not exist yet; True if it did."""
+    if config_dir.exists():
+        return False
+    shutil.copytree(DEFAULT_CONFIG, config_dir)
+    return True
 
 
 def _default_database_url() -> str:
@@ -33,9 +55,11 @@ class Settings:
                   "shown": "sqlite:///$XDG_DATA_HOME/mirsad/mirsad.db (~/.local/share/…)"})
     redis_url: str = field(default="redis://localhost:6379/0",
                            metadata={"doc": "Redis URL of the Celery broker."})
-    config_dir: Path = field(default=PROJECT_ROOT / "config",
-                             metadata={"doc": "Folder of the YAML files users edit (markers, countries, taxonomy).",
-                                       "shown": "config/ of the project"})
+    config_dir: Path = field(default_factory=_default_config_dir,
+                             metadata={"doc": "Folder of the YAML files users edit (markers, countries, taxonomy); "
+                                              "re-read when a file changes. A folder that does not exist is created "
+                                              "with the default files.",
+                                       "shown": "config/ of the checkout, else $XDG_CONFIG_HOME/mirsad"})
     allow_private_hosts: str = field(
         default="0",
         metadata={"doc": "1 lets fetch reach loopback/private/reserved addresses (tests and demo only); "
