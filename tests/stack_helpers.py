@@ -52,7 +52,7 @@ def wait_final(database_url: str, url_ids: list[int], timeout: float = 90) -> di
 def item_for(database_url: str, record: UrlRecord) -> Item:
     with session_scope(database_url) as session:
         item = session.get(Item, record.item_id)
-        item.tags  # load while the session is open
+        _ = item.tags  # load while the session is open
         return item
 
 

@@ -570,7 +570,7 @@ def test_demo_stores_every_sample_page_tagged_and_runs_again_on_the_same_databas
     port = str(free_port())
     runs = [subprocess.run(mirsad_command("demo", "--port", port, "--timeout", "90"), env=env,
                            capture_output=True, text=True, timeout=150) for _ in ("first", "again")]
-    for run, outcome in zip(runs, ("accepted", "known")):
+    for run, outcome in zip(runs, ("accepted", "known"), strict=True):
         assert run.returncode == 0, run.stderr
         rows = demo_rows(run.stdout)
         assert len(rows) == len(SAMPLE_PAGES), run.stdout

@@ -131,7 +131,7 @@ class FaultStack(Stack):
     def wait_ready(self, *names: str) -> None:
         """Until each worker (default: all) logs that it is ready to consume."""
         for name in names or [name for name in self.processes if name != "beat"]:
-            wait_until(lambda: READY in self.log(name), 90, f"{name} to be ready")
+            wait_until(lambda name=name: READY in self.log(name), 90, f"{name} to be ready")
 
     def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> int:
         """Signal the whole service (a worker and any pool children); its exit code once it has gone."""
@@ -141,9 +141,8 @@ class FaultStack(Stack):
 
     def task_in_progress(self, name: str) -> tuple[str, str] | None:
         """(task name, task id) that a solo worker is running according to its log, or None when idle."""
-        last = None
-        for last in TASK_LOG_LINE.finditer(self.log(name)):
-            pass
+        found = list(TASK_LOG_LINE.finditer(self.log(name)))
+        last = found[-1] if found else None
         return (last.group(1), last.group(2)) if last and last.group(3) == "received" else None
 
     def push(self, urls: list[str], wait: bool = True) -> subprocess.Popen:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import yaml
@@ -19,8 +19,8 @@ from workers.intake.feeds import ChildSitemap, FeedEntry, parse, poll
 from workers.stages.fetch import fetch_raw
 
 SETTINGS = Settings(allow_private_hosts="127.0.0.0/8", total_timeout=10, connect_timeout=2, read_timeout=5)
-MARCH = datetime(2024, 3, 2, 10, 0, tzinfo=timezone.utc)
-APRIL = datetime(2024, 4, 2, 16, 10, tzinfo=timezone.utc)
+MARCH = datetime(2024, 3, 2, 10, 0, tzinfo=UTC)
+APRIL = datetime(2024, 4, 2, 16, 10, tzinfo=UTC)
 SOURCES_FILE = PROJECT_ROOT / "seeds" / "sources.yaml"
 
 FIRST_RSS_ENTRIES = [

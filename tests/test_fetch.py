@@ -12,7 +12,7 @@ import shutil
 import socket
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -99,7 +99,7 @@ def test_fetches_a_page_with_every_field(server):
     assert "the “second phase” of the harbour works, a café owner" in result.html
     fetched_at = datetime.fromisoformat(result.fetched_at)
     assert fetched_at.utcoffset() == timedelta(0)
-    assert abs((datetime.now(timezone.utc) - fetched_at).total_seconds()) < 5
+    assert abs((datetime.now(UTC) - fetched_at).total_seconds()) < 5
 
 
 def test_result_round_trips_through_json(server):
@@ -179,7 +179,7 @@ def test_busy_statuses_are_retryable(server, path, status, retry_after):
 
 
 def test_retry_after_as_http_date(server):
-    when = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     with pytest.raises(ServerBusy) as caught:
         fetch(server.url(f"/status/503?retry_after={quote(when)}"), SETTINGS)
     assert 25 <= caught.value.retry_after <= 30
@@ -398,7 +398,8 @@ def test_flaky_route_fails_then_serves(server):
 
 
 def test_articles_are_unique_per_path(server):
-    first, again, other = (fetch(server.url(path), SETTINGS).html for path in ("/article/a", "/article/a", "/article/b"))
+    first, again, other = (fetch(server.url(path), SETTINGS).html
+                           for path in ("/article/a", "/article/a", "/article/b"))
     assert first == again != other
     assert 2_500 < len(first.encode()) < 4_000
 

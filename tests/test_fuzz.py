@@ -200,7 +200,8 @@ tag_names = st.sampled_from(["html", "head", "body", "title", "meta", "script", 
                              "![CDATA[", "?xml", "!DOCTYPE html", "br/", "iframe", "noscript", "plaintext"])
 random_html = st.recursive(
     st.one_of(text_pieces, st.sampled_from(["&amp;", "&#0;", "&#x110000;", "&nbsp", "<", ">", "\0", "\ufeff"])),
-    lambda inner: st.builds(lambda tag, attrs, body, close: f"<{tag}{attrs}>{''.join(body)}" + (f"</{tag}>" if close else ""),
+    lambda inner: st.builds(lambda tag, attrs, body, close: f"<{tag}{attrs}>{''.join(body)}"
+                            + (f"</{tag}>" if close else ""),
                             tag_names, st.sampled_from(["", " lang=ar", ' class="x"', " charset=x-nope", " a='"]),
                             st.lists(inner, max_size=5), st.booleans()),
     max_leaves=60).map("<!DOCTYPE html><html><body>{}</body></html>".format)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from itertools import pairwise
 
 import pytest
 import redis
@@ -192,7 +193,7 @@ def test_forty_urls_on_one_host_across_two_workers_never_exceed_its_rate(fetch_w
         assert {r.state for r in records.values()} == {"fetched"}, {r.url: r.last_error for r in records.values()}
         arrivals = sorted(request.at for request in site.access_log)
     assert len(arrivals) == 41  # robots.txt once, each page once
-    gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:])]
+    gaps = [later - earlier for earlier, later in pairwise(arrivals)]
     assert min(gaps) >= 0.25 - TOLERANCE, sorted(gaps)[:5]
     with session_scope(database_url) as session:  # waiting for the host cost no attempt
         details = session.scalars(select(UrlEvent.detail).where(UrlEvent.url_id.in_(ids))).all()
@@ -231,4 +232,4 @@ def test_429_slows_the_host_down_for_every_worker(fetch_workers):
         refused = next(request for request in site.access_log if request.path == "/busy")
         later = sorted(request.at for request in site.access_log if request.at > refused.at)
     assert later[0] - refused.at >= 2 - TOLERANCE  # Retry-After: 2 paused the host for everyone
-    assert min(b - a for a, b in zip(later, later[1:])) >= 0.5 - TOLERANCE  # then twice the 0.25 s interval
+    assert min(b - a for a, b in pairwise(later)) >= 0.5 - TOLERANCE  # then twice the 0.25 s interval

@@ -1,5 +1,7 @@
 """Every Celery task has a route, and every routed queue is consumed by a service of the stack."""
 
+from itertools import pairwise
+
 from workers.core.settings import Settings
 from workers.core.topology import CPU_QUEUES, IO_QUEUES, STAGES, TASK_ROUTES
 from workers.runtime.celery_app import app, reconcile_interval
@@ -31,7 +33,7 @@ def test_every_queue_has_a_consumer_in_the_stack():
 def test_one_queue_per_stage_in_pipeline_order():
     assert [s.name for s in STAGES] == ["fetch", "clean", "strip", "classify", "store"]
     assert [s.queue for s in STAGES] == ["fetch", "clean", "strip", "classify", "store"]
-    assert all(a.gives == b.takes for a, b in zip(STAGES, STAGES[1:]))
+    assert all(a.gives == b.takes for a, b in pairwise(STAGES))
 
 
 def test_messages_are_json_and_acknowledged_late():

@@ -25,8 +25,8 @@ from workers.text.textnorm import CANDIDATE_MAX_WORDS, line_fingerprint
 
 NOTICE = "The Harbour Ledger is printed by Quayside Press; letters reach the desk through Pier Street."
 CITIES = ["Misrata", "Izmir", "Benghazi", "Mersin", "Tobruk", "Antalya"]
-TEASERS = ["Port authority opens a new quay at the eastern breakwater", "Fishing fleet returns early as storms close in",
-           "Harbour school names its first class of pilots"]
+TEASERS = ["Port authority opens a new quay at the eastern breakwater",
+           "Fishing fleet returns early as storms close in", "Harbour school names its first class of pilots"]
 
 
 def article_lines(number: int) -> list[str]:

@@ -91,6 +91,7 @@ def _print_demo_items(ids: list[int]) -> None:
         out.print(table)
 
 def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
-    demo = command("demo", cmd_demo, "Serve the sample pages in seeds/, run the stack, push them and print the tagged items.")
+    demo = command("demo", cmd_demo,
+                   "Serve the sample pages in seeds/, run the stack, push them and print the tagged items.")
     demo.add_argument("--port", type=int, default=8765, help="local port for the sample pages")
     demo.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for every item")

@@ -119,10 +119,13 @@ def cmd_show(args) -> int:
 
     with session_scope() as session:
         item, record = queries.item_or_url(session, args.target)
-        if item is None and record is None:
+        if item is not None:
+            data = item_to_dict(item)
+        elif record is not None:
+            data = {"url": record.url, "text": None}
+        else:
             err.print(f"no item or URL {args.target!r}")
             return 1
-        data = item_to_dict(item) if item else {"url": record.url, "text": None}
         if record is not None:
             data["state"] = record.state
             data["last_error"] = record.last_error
@@ -166,7 +169,7 @@ def cmd_status(args) -> int:
     if failures:
         table = Table("failed at", "state", "URL", "reason")
         for f in failures:
-            table.add_row(f["at"][:19], f["state"], f["url"], f["reason"] or "")
+            table.add_row((f["at"] or "")[:19], f["state"], f["url"], f["reason"] or "")
         out.print(table)
     if flagged:
         table = Table("source", "needs a look")
@@ -227,7 +230,8 @@ def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
     status = command("status", cmd_status, "Queue depths, URLs per state and the latest failures.")
     status.add_argument("--json", action="store_true")
 
-    extract = command("extract", cmd_extract, "Run clean, strip and classify in-process on one page; no queue, no database.")
+    extract = command("extract", cmd_extract,
+                      "Run clean, strip and classify in-process on one page; no queue, no database.")
     extract.add_argument("source", metavar="PATH|URL|-")
     extract.add_argument("--text", action="store_true", help="the input is already extracted plain text")
     extract.add_argument("--json", action="store_true")

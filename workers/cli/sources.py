@@ -110,7 +110,8 @@ def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
     sources = command("sources", cmd_sources_list, "List, add, remove or discover the feeds and sitemaps polled.")
     sources.set_defaults(json=False)  # `mirsad sources` alone lists them
     source_commands = sources.add_subparsers(dest="sources_command", metavar="list|add|remove|discover")
-    source_list = source_commands.add_parser("list", help="every source with its health (failing or quiet ones flagged)")
+    source_list = source_commands.add_parser("list",
+                                             help="every source with its health (failing or quiet ones flagged)")
     source_list.set_defaults(handler=cmd_sources_list)
     source_list.add_argument("--json", action="store_true")
     source_add = source_commands.add_parser("add", help="follow a feed or sitemap (written to config/sources.yaml)")
@@ -120,7 +121,8 @@ def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
     source_remove = source_commands.add_parser("remove", help="stop following a source")
     source_remove.set_defaults(handler=cmd_sources_remove)
     source_remove.add_argument("url", metavar="URL")
-    source_discover = source_commands.add_parser("discover", help="find a site's feeds and sitemaps (home page, robots.txt)")
+    source_discover = source_commands.add_parser("discover",
+                                                 help="find a site's feeds and sitemaps (home page, robots.txt)")
     source_discover.set_defaults(handler=cmd_sources_discover)
     source_discover.add_argument("url", metavar="URL", help="the site's home page")
     source_discover.add_argument("--add", action="store_true", help="follow every source found")

@@ -23,7 +23,8 @@ def insert_entry(text: str, section: str, entry: list[str]) -> str:
     if start is None:
         block = ([""] if lines and lines[-1].strip() else []) + [f"{section}:", *entry]
         return "\n".join(lines + block) + "\n"
-    if header.match(lines[start]).group(1):
+    opened = header.match(lines[start])
+    if opened and opened.group(1):
         lines[start] = f"{section}:"  # "orgs: {}" becomes a block
     end = next((i for i in range(start + 1, len(lines)) if _TOP_LEVEL_KEY.match(lines[i])), len(lines))
     while end > start + 1 and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")):

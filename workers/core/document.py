@@ -52,7 +52,7 @@ class Document:
     removed: list[RemovedLine] = field(default_factory=list)
     tags: list[Tag] = field(default_factory=list)
 
-    def replace(self, **changes) -> "Document":
+    def replace(self, **changes) -> Document:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
@@ -62,7 +62,7 @@ class Document:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Document":
+    def from_dict(cls, data: dict) -> Document:
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["removed"] = [RemovedLine(**r) for r in data.get("removed") or []]

@@ -12,9 +12,11 @@ import dataclasses
 import ipaddress
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 PROJECT_ROOT = PACKAGE_DIR.parent  # the checkout, when running from one
@@ -65,15 +67,18 @@ class Settings:
         metadata={"doc": "1 lets fetch reach loopback/private/reserved addresses (tests and demo only); "
                          "a comma-separated list of networks (127.0.0.0/8,::1) allows just those."})
     reconcile_after: float = field(
-        default=600.0, metadata={"doc": "Seconds a URL may sit in a non-final state before the reconciler re-enqueues it."})
+        default=600.0,
+        metadata={"doc": "Seconds a URL may sit in a non-final state before the reconciler re-enqueues it."})
     max_attempts: int = field(
         default=5, metadata={"doc": "Attempts at one stage before a URL is marked dead with its last error."})
-    retry_backoff: float = field(default=2.0, metadata={"doc": "First retry delay in seconds; doubles each attempt, with jitter."})
+    retry_backoff: float = field(
+        default=2.0, metadata={"doc": "First retry delay in seconds; doubles each attempt, with jitter."})
     retry_backoff_max: float = field(default=120.0, metadata={"doc": "Ceiling of the retry delay in seconds."})
     connect_timeout: float = field(default=10.0, metadata={"doc": "Seconds to open a connection."})
     read_timeout: float = field(default=20.0, metadata={"doc": "Seconds to wait for any bytes from the server."})
     total_timeout: float = field(default=60.0, metadata={"doc": "Seconds for a whole fetch, redirects included."})
-    max_bytes: int = field(default=10_000_000, metadata={"doc": "Cap on a page's decoded body, enforced while streaming."})
+    max_bytes: int = field(
+        default=10_000_000, metadata={"doc": "Cap on a page's decoded body, enforced while streaming."})
     max_redirects: int = field(default=5, metadata={"doc": "Redirect hops followed before giving up."})
     user_agent: str = field(default="Mirsad/0.1 (news ingest)",
                             metadata={"doc": "User-Agent header sent with every request."})
@@ -88,12 +93,13 @@ class Settings:
     fetch_concurrency: int = field(default=16, metadata={"doc": "Requests in flight per fetch worker (threads)."})
     process_concurrency: int = field(
         default_factory=lambda: os.cpu_count() or 2,
-        metadata={"doc": "Processing workers (clean, strip, classify, store) that `mirsad up` starts, one process each.",
+        metadata={"doc": "Processing workers (clean, strip, classify, store) that `mirsad up` starts, "
+                         "one process each.",
                   "shown": "the number of cores"})
     host_interval: float = field(
         default=1.0, metadata={"doc": "Least seconds between two requests to one host, shared by every worker "
-                                      "(raised by the host's robots.txt Crawl-delay, doubled for a while after 429/503); "
-                                      "0 turns per-host pacing off (benchmarks against one local server)."})
+                                      "(raised by the host's robots.txt Crawl-delay, doubled for a while after "
+                                      "429/503); 0 turns per-host pacing off (benchmarks against one local server)."})
     source_check_interval: float = field(
         default=30.0, metadata={"doc": "Seconds between beat's looks for sources due a poll (each source has its own "
                                        "`every`)."})
@@ -102,7 +108,7 @@ class Settings:
     log_level: str = field(default="INFO", metadata={"doc": "Log level of workers and CLI."})
 
     @property
-    def private_networks_allowed(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | bool:
+    def private_networks_allowed(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | Literal[True]:
         """True when every address is allowed; else the networks the setting names (maybe none)."""
         value = self.allow_private_hosts.strip().lower()
         if value in {"1", "true", "yes", "on"}:
@@ -112,14 +118,16 @@ class Settings:
         return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip())
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         environ = os.environ if environ is None else environ
         values = {}
         for f in dataclasses.fields(cls):
             raw = environ.get(env_name(f.name))
             if raw is None or raw == "":
                 continue
-            kind = type(f.default) if f.default is not dataclasses.MISSING else type(f.default_factory())
+            default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+            assert default is not dataclasses.MISSING, f"the setting {f.name} has no default"
+            kind = type(default)
             try:
                 values[f.name] = kind(raw)
             except ValueError as exc:

@@ -138,5 +138,8 @@ def _verify(url: str, via: str, settings: Settings, fetch_fn: FetchFn) -> Discov
     except MirsadError as exc:
         log.info("%s (%s) is not a usable source: %s", url, via, exc.reason)
         return None
+    if result.kind is None:  # 304 Not Modified, to a request that named no cached copy
+        log.info("%s (%s) is not a usable source: it answered 304 Not Modified", url, via)
+        return None
     return DiscoveredSource(result.final_url, KIND_OF_PARSED[result.kind], via,
                             len(result.entries) + len(result.child_sitemaps))

@@ -24,7 +24,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from urllib.parse import urljoin, urlsplit
 
@@ -227,7 +227,7 @@ def _struct_time(value: time.struct_time | None) -> str | None:
     """feedparser's UTC struct_time as ISO 8601."""
     if not value:
         return None
-    return datetime(*value[:6], tzinfo=timezone.utc).isoformat(timespec="seconds")
+    return datetime(*value[:6], tzinfo=UTC).isoformat(timespec="seconds")
 
 
 def _w3c_date(value: str | None) -> str | None:
@@ -241,7 +241,7 @@ def _w3c_date(value: str | None) -> str | None:
         return None
     if len(value) <= len("YYYY-MM-DD"):
         return when.date().isoformat()
-    when = when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
     return when.isoformat(timespec="seconds")
 
 

@@ -5,7 +5,8 @@ Why it is written this way:
 - A host's turn is kept in Redis (the broker's server, which every worker already reaches) by
   two small Lua scripts: one reads the host's state and takes the turn atomically, the other
   starts the next interval when the request is over; both on the Redis server's clock, so no two
-  workers can both see a host as free and the workers' own clocks do not matter. The ``limits`` library was considered; its limits are whole "N per M seconds" items,
+  workers can both see a host as free and the workers' own clocks do not matter. The ``limits``
+  library was considered; its limits are whole "N per M seconds" items,
   while a host's interval here is any float (a Crawl-delay of 2.5 s, doubled after a 429) and
   the caller needs to know how long until the host is free, not only "no".
 - Waiting is never a long Celery countdown (those interact badly with Redis's visibility
@@ -123,7 +124,9 @@ def note_failure(url: str, error: RetryableError, settings: Settings | None = No
             _pause(client, host, min(error.retry_after, MAX_RETRY_AFTER))
     failures_key = _key(host, "failures")
     with client.pipeline() as pipe:
-        failures, _ = pipe.incr(failures_key).expire(failures_key, PAUSE_FOR).execute()
+        pipe.incr(failures_key)
+        pipe.expire(failures_key, PAUSE_FOR)
+        failures, _ = pipe.execute()
     if failures >= PAUSE_AFTER_FAILURES:
         _pause(client, host, PAUSE_FOR)
         client.delete(failures_key)
@@ -157,7 +160,7 @@ def robots_rules(url: str, settings: Settings, take: Callable[[], None]) -> tupl
     client, host = _client(settings), pacing_key(url)
     cached = client.get(_key(host, "robots"))
     if cached is not None:
-        return Protego.parse(cached.decode("utf-8")), False
+        return Protego.parse(cached if isinstance(cached, str) else cached.decode("utf-8")), False
     take()
     bodies: list[str] = []
 

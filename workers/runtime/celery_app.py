@@ -27,7 +27,8 @@ def make_app(settings: Settings) -> Celery:
     app = Celery("mirsad", include=["workers.runtime.tasks"])
     app.conf.update(
         broker_url=settings.redis_url,
-        broker_transport="workers.runtime.broker:Transport" if settings.redis_url.startswith(("redis:", "rediss:")) else None,
+        broker_transport=("workers.runtime.broker:Transport" if settings.redis_url.startswith(("redis:", "rediss:"))
+                          else None),
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": settings.visibility_timeout},
         task_serializer="json",

@@ -62,7 +62,7 @@ def fetch_gate(url_id: int) -> float:
 
 
 def clean_stage(claim: Claim) -> dict:
-    page = FetchResult.from_dict(claim.payload)
+    page = FetchResult.from_dict(_input(claim))
     document = clean(page.html, url=page.final_url, fetched_at=page.fetched_at)
     return sources.apply_hints(document, claim.url_hash).to_dict()  # the feed's title and date when the page has none
 
@@ -70,7 +70,7 @@ def clean_stage(claim: Claim) -> dict:
 def strip_stage(claim: Claim) -> dict:
     """Strip with what the site has taught: its lines seen in other articles go, and this
     article's lines are counted for the articles to come (shared by all workers in the database)."""
-    document = Document.from_dict(claim.payload)
+    document = Document.from_dict(_input(claim))
     site = site_of(document.url or claim.url)
     with session_scope(durable=False) as session:
         learned = sites.observe(session, site, claim.url_hash, document.text.split("\n"),
@@ -79,10 +79,17 @@ def strip_stage(claim: Claim) -> dict:
 
 
 def classify_stage(claim: Claim) -> dict:
-    return tag_document(Document.from_dict(claim.payload)).to_dict()
+    return tag_document(Document.from_dict(_input(claim))).to_dict()
 
 
 def store_stage(claim: Claim) -> dict:
+    return _input(claim)
+
+
+def _input(claim: Claim) -> dict:
+    """The previous stage's output, which every stage after fetch reads."""
+    if claim.payload is None:
+        raise ValueError(f"URL {claim.url_id} has no output of the previous stage to work on")
     return claim.payload
 
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import IO, Any
 
 from workers.core.settings import Settings
 from workers.core.topology import CPU_QUEUES, IO_QUEUES
@@ -38,10 +39,10 @@ def mirsad_command(*args: str) -> list[str]:
 @dataclass
 class Stack:
     env: dict[str, str] | None = None
-    log_file: object = None
+    log_file: IO[Any] | None = None
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
-    def start(self) -> "Stack":
+    def start(self) -> Stack:
         env = {**os.environ, **(self.env or {})}
         for name, args in services(Settings.from_env(env).process_concurrency).items():
             self.processes[name] = subprocess.Popen(mirsad_command(*args), env=env, stdout=self.log_file,
@@ -66,7 +67,7 @@ class Stack:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         return self.start()
 
     def __exit__(self, *exc) -> None:

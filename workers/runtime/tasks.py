@@ -21,6 +21,7 @@ from workers.core.topology import (
     RECONCILE_TASK,
     STAGE_FOR_STATE,
     StepResult,
+    UrlState,
 )
 from workers.intake import politeness
 from workers.runtime import polling
@@ -89,7 +90,7 @@ def reconcile() -> int:
         for url_id, state in rows:
             ledger.touch(session, url_id, state, "re-enqueued by the reconciler")
     for url_id, state in rows:
-        send_stage(STAGE_FOR_STATE[state], url_id)
+        send_stage(STAGE_FOR_STATE[UrlState(state)], url_id)
     if rows:
         log.warning("reconciler re-enqueued %d stuck URLs", len(rows))
     return len(rows)

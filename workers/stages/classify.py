@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 
 import yaml
 
@@ -186,17 +187,23 @@ def _name_tags(kind: str, matches: list[Match], families: dict[str, str]) -> lis
     or a member of its family: أكار after خلوصي أكار, صدام in a story that names حفتر.
     """
     found = longest(m for m in matches if isinstance(m.target, Name) and m.target.kind == kind)
-    named = {m.target.value for m in found if not m.target.short}
+    named = {_name(m).value for m in found if not _name(m).short}
     named_families = {families[value] for value in named if value in families}
     mentions: dict[str, list[Match]] = {}
     for match in found:
-        value = match.target.value
+        value = _name(match).value
         if value is None:
             continue
-        if match.target.short and value not in named and families.get(value) not in named_families:
+        if _name(match).short and value not in named and families.get(value) not in named_families:
             continue
         mentions.setdefault(value, []).append(match)
     return _by_score([_mention_tag(kind, value, found) for value, found in mentions.items()])
+
+
+def _name(match: Match) -> Name:
+    """The ``Name`` a hit of ``_name_tags`` stands for (it keeps only hits on names)."""
+    assert isinstance(match.target, Name)
+    return match.target
 
 
 def _mention_tag(kind: str, value: str, mentions: list[Match], labels: tuple[str, ...] = ()) -> Tag:
@@ -267,7 +274,7 @@ def _place_tags(matches: list[Match], places: tuple[Place, ...]) -> list[Tag]:
     for candidates in by_span.values():
         if len(candidates) == 1:
             [(index, match)] = candidates.items()
-            if not match.target[2]:
+            if not _place_target(match)[2]:
                 support.setdefault(places[index].country, []).append(match.first)
 
     support = {key: sorted(positions) for key, positions in support.items()}
@@ -285,15 +292,21 @@ def _place_tags(matches: list[Match], places: tuple[Place, ...]) -> list[Tag]:
         else:
             index = max(candidates, key=lambda i: strength(i, first))
             match = candidates[index]
-        if match.target[2] and not strength(index, first)[1]:
+        if _place_target(match)[2] and not strength(index, first)[1]:
             continue
         chosen.append(match)
 
     mentions: dict[Place, list[Match]] = {}
     for match in longest(chosen):
-        mentions.setdefault(places[match.target[1]], []).append(match)
+        mentions.setdefault(places[_place_target(match)[1]], []).append(match)
     return _by_score([_mention_tag("place", place.name, found, (f"country:{place.country}",))
                       for place, found in mentions.items()])
+
+
+def _place_target(match: Match) -> tuple[str, int, bool]:
+    """A place hit's ``("place", index, ambiguous)`` (``_place_tags`` keeps only those in ``by_span``)."""
+    assert isinstance(match.target, tuple) and len(match.target) == 3
+    return match.target
 
 
 # --- topics ----------------------------------------------------------------------------------------------------

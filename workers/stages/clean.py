@@ -17,6 +17,7 @@ import lxml.html
 import trafilatura
 from lxml import etree
 from trafilatura.metadata import extract_metadata
+from trafilatura.settings import Document as Extracted
 
 from workers.core.document import Document
 from workers.core.errors import EmptyExtraction
@@ -35,7 +36,9 @@ def clean(html: str, url: str | None = None, fetched_at: str | None = None) -> D
     if selected is None:
         extracted = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False,
                                                 include_tables=True, deduplicate=False)
-        text = (extracted.text or "").strip() if extracted is not None else ""
+        if not isinstance(extracted, Extracted):  # None: nothing found (a dict comes only with as_dict=True)
+            extracted = Extracted()
+        text = (extracted.text or "").strip()
     else:
         extracted, text = extract_metadata(html, default_url=url), selected
     if len(text) < get_settings().min_text_chars:

@@ -38,9 +38,9 @@ import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import charset_normalizer
 import httpcore
@@ -64,6 +64,8 @@ try:  # brotli is what lets us accept "br"; without it the server is asked for g
     import brotli
 except ImportError:  # pragma: no cover - brotli is a dependency; this keeps fetch importable without it
     brotli = None
+# What a corrupt body raises while it is decoded.
+DECODE_ERRORS: tuple[type[Exception], ...] = (zlib.error, brotli.error) if brotli else (zlib.error,)
 
 Resolver = Callable[[str, int], list[str]]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -162,7 +164,7 @@ def fetch(url: str, settings: Settings | None = None, *, transport: httpx.BaseTr
     html, encoding = decode_forced(raw.body, raw.final_url) or decode_html(raw.body, raw.charset)
     return FetchResult(url=url, final_url=raw.final_url, status=raw.status, content_type=raw.media_type,
                        encoding=encoding, html=html,
-                       fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), redirects=raw.redirects)
+                       fetched_at=datetime.now(UTC).isoformat(timespec="seconds"), redirects=raw.redirects)
 
 
 def fetch_raw(url: str, headers: Mapping[str, str] | None = None, settings: Settings | None = None, *,
@@ -201,7 +203,7 @@ class GuardedBackend(httpcore.NetworkBackend):
     answer must pass ``check_address`` and the port ``check_port``, and the socket is opened to
     one of those very addresses, so nothing can swap the answer between check and connect."""
 
-    def __init__(self, allowed: bool | tuple[Network, ...], resolver: Resolver,
+    def __init__(self, allowed: Literal[True] | tuple[Network, ...], resolver: Resolver,
                  network: httpcore.NetworkBackend | None = None):
         self.allowed = allowed
         self.resolver = resolver
@@ -217,6 +219,7 @@ class GuardedBackend(httpcore.NetworkBackend):
                                                 socket_options=socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc  # try the next address, as the system's connect does
+        assert failure is not None  # _checked_addresses gives at least one address
         raise failure
 
     def connect_unix_socket(self, path: str, timeout: float | None = None,
@@ -240,7 +243,7 @@ class GuardedTransport(httpx.HTTPTransport):
             network_backend=GuardedBackend(settings.private_networks_allowed, resolver, network))
 
 
-def check_address(address: str, allowed: bool | tuple[Network, ...] = ()) -> None:
+def check_address(address: str, allowed: Literal[True] | tuple[Network, ...] = ()) -> None:
     """Raise ``ForbiddenAddress`` unless ``address`` is publicly routable or inside ``allowed``
     (``True`` allows everything, as ``Settings.private_networks_allowed`` does)."""
     if allowed is True:
@@ -266,7 +269,7 @@ def check_port(port: int) -> None:
 
 def resolve_host(host: str, port: int) -> list[str]:
     """Every address the system resolver gives for ``host``."""
-    return list(dict.fromkeys(info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)))
+    return list(dict.fromkeys(str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)))
 
 
 def _follow(client: httpx.Client, raw_url: str, settings: Settings, resolver: Resolver, deadline: float,
@@ -305,7 +308,7 @@ def _require_html(response: httpx.Response) -> None:
 def _parse_url(raw: str, base: httpx.URL | None = None) -> httpx.URL:
     try:
         url = base.join(raw) if base else httpx.URL(raw)
-        url.host  # decodes punycode: a bad IDNA label raises ValueError here
+        _ = url.host  # decodes punycode: a bad IDNA label raises ValueError here
     except (httpx.InvalidURL, ValueError) as exc:
         raise InvalidURL(f"{raw!r} is not a valid URL ({exc})") from exc
     if url.scheme not in {"http", "https"}:
@@ -320,7 +323,7 @@ def _parse_url(raw: str, base: httpx.URL | None = None) -> httpx.URL:
     return url
 
 
-def _check_destination(url: httpx.URL, allowed: bool | tuple[Network, ...], resolver: Resolver) -> None:
+def _check_destination(url: httpx.URL, allowed: Literal[True] | tuple[Network, ...], resolver: Resolver) -> None:
     """Refuse ``url`` unless its port passes ``check_port`` and every address its host resolves
     to passes ``check_address``."""
     port = url.port or (443 if url.scheme == "https" else 80)
@@ -329,7 +332,8 @@ def _check_destination(url: httpx.URL, allowed: bool | tuple[Network, ...], reso
         _checked_addresses(url.raw_host.decode("ascii"), port, allowed, resolver)
 
 
-def _checked_addresses(host: str, port: int, allowed: bool | tuple[Network, ...], resolver: Resolver) -> list[str]:
+def _checked_addresses(host: str, port: int, allowed: Literal[True] | tuple[Network, ...],
+                       resolver: Resolver) -> list[str]:
     """The addresses of ``host`` (the one it spells when it is numeric), each passed through ``check_address``."""
     if address := _ip_address(host):
         addresses = [address]
@@ -417,8 +421,8 @@ def _retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _read_body(response: httpx.Response, settings: Settings, deadline: float, clock: Callable[[], float]) -> bytes:
@@ -491,7 +495,7 @@ class _Unbrotli:
 
 def _decoders(content_encoding: str) -> list:
     """One decoder per content coding, in decoding order (the last one applied comes first)."""
-    decoders = []
+    decoders: list[_Inflater | _Deflater | _Unbrotli] = []
     for coding in reversed([c.strip().lower() for c in content_encoding.split(",")]):
         if coding in {"gzip", "x-gzip"}:
             decoders.append(_Inflater(zlib.MAX_WBITS | 32))  # | 32: a gzip or a zlib header
@@ -516,7 +520,7 @@ def _decoded(chunks: Iterator[bytes], decoders: list) -> Iterator[bytes]:
             for chunk in chunks:
                 yield from first.feed(chunk)
             yield from first.feed(b"")
-        except (zlib.error, *((brotli.error,) if brotli else ())) as exc:
+        except DECODE_ERRORS as exc:
             raise UnsupportedContent(f"the body's compression is corrupt ({exc})") from exc
 
     yield from _decoded(pieces(), rest)

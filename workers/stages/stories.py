@@ -65,11 +65,12 @@ import math
 import operator
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from itertools import chain
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -135,7 +136,7 @@ class Signature:
                 "title_terms": dict(self.title_terms), "entities": dict(self.entities)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Signature":
+    def from_dict(cls, data: dict) -> Signature:
         if data.get("v") != SIGNATURE_VERSION:
             raise ValueError(f"story signature version {data.get('v')!r}, expected {SIGNATURE_VERSION}")
         return cls(published_at=data["published_at"], language=data["language"], minhash=data["minhash"],
@@ -305,7 +306,7 @@ class Rarity:
         self._weights: dict[str, float] = {}
 
     @classmethod
-    def of(cls, signatures: Iterable[Signature]) -> "Rarity":
+    def of(cls, signatures: Iterable[Signature]) -> Rarity:
         signatures = list(signatures)
         return cls(Counter(chain.from_iterable(map(_keys, signatures))), len(signatures))
 
@@ -506,7 +507,7 @@ def _parse_time(value: str | None) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _timestamp(sig: Signature) -> float:
@@ -529,4 +530,4 @@ def _recency(time_a: float, time_b: float, rules: StoryRules) -> float:
 
 
 def _sort_time(sig: Signature) -> datetime:
-    return _parse_time(sig.published_at) or datetime.max.replace(tzinfo=timezone.utc)
+    return _parse_time(sig.published_at) or datetime.max.replace(tzinfo=UTC)

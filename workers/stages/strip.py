@@ -227,7 +227,7 @@ def default_markers() -> Markers:
 def markers_for(url: str | None) -> Markers:
     """The default markers, with the site's extra rules from overrides.yaml first when it has some."""
     override = override_for(url)
-    if override is None or not override.markers:
+    if url is None or override is None or not override.markers:
         return default_markers()
     boilerplate, overrides = get_settings().config_dir / "boilerplate.yaml", sources_path()
     return config_files.current(
@@ -534,6 +534,7 @@ def _metadata(doc: Document, lines: list[_Line], kept: list[_Line], removed: dic
     """Empty fields of ``doc`` filled from the removed metadata lines (a byline, a site-name line above the
     headline) and the body's agency credit."""
     found: dict[str, object] = {}
+    value: str | list[str] | None
     for position, line in enumerate(lines):
         if line.hit is None or line.hit.rule.fills is None:
             continue
@@ -573,6 +574,8 @@ def _keywords_below(lines: list[_Line], removed: dict[int, str]) -> list[str]:
 def _iso_date(value: str, months: dict[str, int]) -> str | None:
     """The ISO date in a dateline's value for the simple forms (2024-03-01, 01.03.2024, 1 March 2024)."""
     folded = fold(value)
+    year: int | None
+    month: int | None
     if found := re.search(r"(?<!\d)(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)", folded):
         year, month, day = map(int, found.groups())
         return _valid_date(year, month, day)
@@ -587,8 +590,8 @@ def _iso_date(value: str, months: dict[str, int]) -> str | None:
         if month and year:
             neighbours = words[max(k - 1, 0):k] + words[k + (2 if two_words in months else 1):][:1]
             for neighbour in neighbours:
-                if day := re.fullmatch(r"(\d{1,2})(?:st|nd|rd|th)?", neighbour):
-                    return _valid_date(year, month, int(day[1]))
+                if found := re.fullmatch(r"(\d{1,2})(?:st|nd|rd|th)?", neighbour):
+                    return _valid_date(year, month, int(found[1]))
     return None
 
 

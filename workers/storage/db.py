@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, CursorResult, Engine, Result
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,9 +25,16 @@ from workers.storage.models import Base
 
 def insert_unless_exists(session: Session, model: type[Base], key: str, **values) -> int | None:
     """``INSERT … ON CONFLICT (key) DO NOTHING`` on either database; the new row's id, or None if it existed."""
-    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=[key]).returning(model.id)
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = (insert(model).values(**values).on_conflict_do_nothing(index_elements=[key])
+                 .returning(model.__table__.c.id))
     return session.execute(statement).scalar()
+
+
+def rowcount(result: Result) -> int:
+    """The rows an UPDATE matched (``Session.execute`` types every result as a Result; an UPDATE's has a count)."""
+    assert isinstance(result, CursorResult)
+    return result.rowcount
 
 
 def pack(data: dict) -> bytes:

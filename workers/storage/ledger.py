@@ -21,11 +21,12 @@ from sqlalchemy.orm import Session
 
 from workers.core.topology import ACTIVE_STATES, FINAL_STATES, UrlState
 from workers.core.urls import canonicalize, url_hash
-from workers.storage.db import insert_unless_exists, pack, unpack
+from workers.storage.db import insert_unless_exists, pack, rowcount, unpack
 from workers.storage.models import UrlEvent, UrlRecord, utcnow
 
-URLS = UrlRecord.__table__
-EVENTS = UrlEvent.__table__
+# The Tables themselves (``__table__`` is typed as any FromClause, which insert and update do not take).
+URLS = UrlRecord.metadata.tables[UrlRecord.__tablename__]
+EVENTS = UrlEvent.metadata.tables[UrlEvent.__tablename__]
 Executor = Session | Connection
 
 
@@ -55,9 +56,11 @@ def register(session: Session, url: str) -> Registration:
     key = url_hash(canonical)
     now = utcnow()
     new_id = insert_unless_exists(session, UrlRecord, "url_hash", url_hash=key, url=url.strip(),
-                                  canonical_url=canonical, state=UrlState.QUEUED, attempts=0, created_at=now, updated_at=now)
+                                  canonical_url=canonical, state=UrlState.QUEUED, attempts=0, created_at=now,
+                                  updated_at=now)
     if new_id is not None:
-        session.execute(insert(EVENTS).values(url_id=new_id, state=UrlState.QUEUED, attempt=0, at=now, detail=url.strip()))
+        session.execute(insert(EVENTS).values(url_id=new_id, state=UrlState.QUEUED, attempt=0, at=now,
+                                              detail=url.strip()))
         return Registration(new_id, canonical, True, UrlState.QUEUED)
     known = session.execute(select(URLS.c.id, URLS.c.state).where(URLS.c.url_hash == key)).one()
     return Registration(known.id, canonical, False, known.state)
@@ -139,11 +142,11 @@ def _transition(db: Executor, url_id: int, from_state: str, attempt: int | None,
              .values(state=to_state, updated_at=now, **values))
     event = {"state": literal(to_state), "at": literal(now, UrlEvent.at.type),
              "attempt": literal(attempt if attempt is not None else 0), "detail": literal(detail, Text())}
-    if (db.bind if isinstance(db, Session) else db).dialect.name == "postgresql":
+    if (db.get_bind() if isinstance(db, Session) else db).dialect.name == "postgresql":
         step = moved.returning(URLS.c.id).cte("moved")
         statement = insert(EVENTS).from_select(["url_id", *event], select(step.c.id, *event.values()))
         return db.execute(statement.returning(EVENTS.c.url_id)).first() is not None
-    if db.execute(moved).rowcount != 1:
+    if rowcount(db.execute(moved)) != 1:
         return False
     db.execute(insert(EVENTS).values(url_id=url_id, state=to_state, at=now, attempt=attempt or 0, detail=detail))
     return True

@@ -51,7 +51,7 @@ def _record(session: Session, site: str, url_hash: str, found: dict[str, str]) -
             for fingerprint, line in found.items()]
     if not rows:
         return
-    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     session.execute(insert(SiteLineRecord).on_conflict_do_nothing(
         index_elements=["site", "fingerprint", "url_hash"]), rows)
 
@@ -89,8 +89,9 @@ def list_sites(session: Session, min_articles: int) -> list[SiteSummary]:
     """Every site seen, with its article count and the number of lines it has taught, busiest first."""
     per_line = (select(SiteLineRecord.site, func.count().label("articles"))
                 .group_by(SiteLineRecord.site, SiteLineRecord.fingerprint).subquery())
-    learned = dict(session.execute(select(per_line.c.site, func.count())
-                                   .where(per_line.c.articles >= min_articles).group_by(per_line.c.site)).all())
+    learned: dict[str, int] = dict(session.execute(select(per_line.c.site, func.count())
+                                                   .where(per_line.c.articles >= min_articles)
+                                                   .group_by(per_line.c.site)).all())
     articles = session.execute(select(SiteLineRecord.site, func.count(SiteLineRecord.url_hash.distinct()))
                                .group_by(SiteLineRecord.site)).all()
     summaries = [SiteSummary(site, count, learned.get(site, 0)) for site, count in articles]

@@ -28,7 +28,7 @@ from workers.core.document import Document
 from workers.core.errors import InvalidURL
 from workers.core.urls import canonicalize
 from workers.intake.harvest import Harvest
-from workers.storage.db import session_scope
+from workers.storage.db import rowcount, session_scope
 from workers.storage.models import Source, SourceEntry
 
 log = logging.getLogger("mirsad.sources")
@@ -167,7 +167,7 @@ def claim_due(session: Session, now: datetime) -> list[int]:
         moved = session.execute(update(Source).where(Source.id == source_id, or_(
             Source.next_poll_at.is_(None), Source.next_poll_at <= now)).values(
             next_poll_at=now + timedelta(seconds=every)))
-        if moved.rowcount == 1:
+        if rowcount(moved) == 1:
             claimed.append(source_id)
     return claimed
 

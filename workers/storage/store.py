@@ -84,8 +84,11 @@ def store_item(session: Session, url_hash: str, url: str, document: Document) ->
     if not _still_stored(session, found):  # items were deleted since this process read them: read afresh
         found = _window_index(session, item_id, rebuild=True).match(signature)
     story_id = found.story_id if found.story_id is not None else item_id
-    session.execute(update(Item).where(Item.id == item_id).values(story_id=story_id, copy_of=found.copy_of))
-    return StoredItem(item_id, story_id=story_id, copy_of=found.copy_of)
+    copy_of = found.copy_of
+    # The window index is keyed by item ids, so the story and the original it names are items.
+    assert isinstance(story_id, int) and (copy_of is None or isinstance(copy_of, int))
+    session.execute(update(Item).where(Item.id == item_id).values(story_id=story_id, copy_of=copy_of))
+    return StoredItem(item_id, story_id=story_id, copy_of=copy_of)
 
 
 def item_key(url_hash: str, url: str, document: Document) -> str:
@@ -105,7 +108,7 @@ def item_key(url_hash: str, url: str, document: Document) -> str:
 
 def _lock_stories(session: Session) -> None:
     """Serialise item inserts and story assignment across workers until this transaction ends."""
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STORY_LOCK_KEY})
 
 
@@ -132,7 +135,7 @@ def _still_stored(session: Session, found: stories.StoryMatch) -> bool:
 def _window_index(session: Session, new_item_id: int, rebuild: bool = False) -> stories.StoryIndex:
     """This process's StoryIndex of the window's items, brought up to date (under the story lock)."""
     rules = stories.StoryRules(window=timedelta(days=get_settings().story_window_days))
-    database = session.bind.url.render_as_string(hide_password=False)
+    database = session.get_bind().engine.url.render_as_string(hide_password=False)
     window = _windows.get(database)
     now = utcnow()
     # A new id at or below the last one seen means the table was emptied and refilled (tests): start over.
@@ -158,9 +161,10 @@ def list_stories(session: Session, since: datetime | None = None, limit: int = 2
     if since is not None:
         recent = recent.having(latest >= since)
     story_ids = session.scalars(recent.order_by(latest.desc(), Item.story_id.desc()).limit(limit)).all()
-    members: dict[int, list[Item]] = {story_id: [] for story_id in story_ids}
+    members: dict[int, list[Item]] = {story_id: [] for story_id in story_ids if story_id is not None}
     for item in session.scalars(select(Item).where(Item.story_id.in_(story_ids)).order_by(Item.id)):
-        members[item.story_id].append(item)
+        if item.story_id is not None:  # always: it is one of story_ids
+            members[item.story_id].append(item)
     return [_story_to_dict(story_id, items) for story_id, items in members.items()]
 
 

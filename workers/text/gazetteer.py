@@ -133,7 +133,7 @@ class Gazetteer:
     """All terms of a vocabulary in one automaton; ``find`` returns every hit that respects word boundaries."""
 
     def __init__(self, terms: Iterable[Term]):
-        entries: dict[str, list[tuple[Term, frozenset[str]]]] = {}
+        entries: dict[str, list[tuple[Term, frozenset[str], bool | None]]] = {}
         for term in terms:
             key = term.key
             if not key:
@@ -229,7 +229,8 @@ def _capitalised(piece: str, length: int, acronym: bool) -> bool:
 @lru_cache(maxsize=8192)
 def _split_at_separators(token: str) -> tuple[str, ...]:
     """A token's pieces between punctuation; cached, as a text repeats its tokens (``العسكري،``)."""
-    pieces, current = [], []
+    pieces: list[str] = []
+    current: list[str] = []
     for ch in token:
         if unicodedata.category(ch)[0] in "PSZC":
             if current:
