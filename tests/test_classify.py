@@ -249,6 +249,56 @@ def test_place_names_that_are_common_words_need_their_country(text, expected, vo
     assert places(text, vocabulary) == expected
 
 
+@pytest.mark.parametrize("text, unexpected", [
+    ("Samsun'da sel: Karadeniz'de sağanak yağış evleri su altında bıraktı.", "Damascus"),
+    ("SAMSUN VALİLİĞİ açıklama yaptı; Samsunspor maçı ertelendi.", "Damascus"),
+])
+def test_an_english_plural_s_starts_no_chain_of_turkish_suffixes(text, unexpected, vocabulary):
+    assert unexpected not in places(text, vocabulary)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Heyet Şam'da Suriyeli yetkililerle görüştü.", {"Damascus": "SY"}),
+    ("Şamlı tüccarlar çarşıda.", {"Damascus": "SY"}),
+])
+def test_a_short_name_still_matches_at_a_word_boundary(text, expected, vocabulary):
+    assert places(text, vocabulary) == expected
+
+
+def test_a_short_name_takes_no_case_ending_without_an_apostrophe(vocabulary):
+    assert countries("Çine ilçesinde yağmur etkili oldu.", vocabulary) == set()
+    assert countries("Ruslar ve Çinliler toplantıya katıldı.", vocabulary) == {"RU", "CN"}
+
+
+@pytest.mark.parametrize("text", ["SİVASSPOR'UN HEDEFİ AVRUPA", "KONYASPOR’UN yeni transferi", "GÖZTEPE'NİN golcüsü"])
+def test_after_an_apostrophe_inside_a_word_comes_a_suffix_not_an_acronym(text, vocabulary):
+    assert tags_of(text, vocabulary, kind="org") == []
+
+
+def test_an_acronym_on_its_own_still_counts(vocabulary):
+    assert [t.value for t in tags_of("The UN said on Monday that talks would resume.", vocabulary, kind="org")] == [
+        "United Nations"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Mısır hasadı başladı. Çiftçiler bu yıl mısır fiyatlarından memnun.", set()),
+    ("Mısır Hasadında Rekor Beklentisi\nÜreticiler sevindi.", set()),
+    ("Maliye Bakanlığı yeni vergi düzenlemesini açıkladı.", set()),
+    ("Dışişleri Bakanı, Mısır'ın tutumunu değerlendirdi.", {"EG"}),
+    ("Türk ve Mısır deniz kuvvetleri ortak tatbikat yaptı.", {"TR", "EG"}),
+    ("Mısır Dışişleri Bakanı Kahire'de konuştu.", {"EG"}),
+])
+def test_ambiguous_country_names_need_country_context(text, expected, vocabulary):
+    assert countries(text, vocabulary) == expected
+
+
+def test_a_place_is_a_mention_of_its_country(vocabulary):
+    [us] = tags_of("Talks in Washington ended on Monday without a statement.", vocabulary, kind="country")
+    assert (us.value, us.evidence) == ("US", ["Washington"])
+    egypt = {t.value: t for t in tags_of("مصر: وصل الوفد إلى القاهرة", vocabulary, kind="country")}["EG"]
+    assert egypt.evidence == ["مصر", "القاهرة"] and egypt.score > 0.6
+
+
 @pytest.mark.parametrize("spellings, name", [
     (["خلوصي أكار", "خولوصي أكار", "خلوصي آكار", "Hulusi Akar", "HULUSİ AKAR'ın"], "Hulusi Akar"),
     (["عبد الحميد الدبيبة", "الدبيبة", "والدبيبه", "Dbeibah", "Dbeiba", "Dibeybe'nin"], "Abdul Hamid Dbeibah"),

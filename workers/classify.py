@@ -10,6 +10,11 @@ of the vocabularies. Language comes from py3langid, whose model ships inside its
 Scores: language, the identifier's probability; country, place, person and org,
 ``1 - exp(-mentions / 2)`` (one mention 0.39, two 0.63, four 0.86); topic,
 ``min(1, weight total / (2 × threshold))``.
+
+A place is a mention of its country: an item naming Washington is tagged ``country:US`` too
+(the place's spelling is in the evidence), so ``--tag country:US`` finds it. A country name that
+is also a common word (``ambiguous`` in countries.yaml: Turkish Mısır is Egypt and corn) counts
+only when the text also names the country otherwise: another spelling, a nisba or one of its places.
 """
 
 from __future__ import annotations
@@ -111,9 +116,14 @@ def classify(doc: Document, vocabulary: Vocabulary | None = None) -> list[Tag]:
     if language:
         tags.append(language)
     matches = vocabulary.gazetteer.find(FoldedText(text))
+    places = _place_mentions(matches, vocabulary.places)
+    implied: dict[str, list[Match]] = {}
+    for place, found in places.items():
+        implied.setdefault(place.country, []).extend(found)
     for kind in NAMED_KINDS:
-        tags.extend(_name_tags(kind, matches, vocabulary.families))
-    tags.extend(_place_tags(matches, vocabulary.places))
+        tags.extend(_name_tags(kind, matches, vocabulary.families, implied if kind == "country" else {}))
+    tags.extend(_by_score([_mention_tag("place", place.name, found, (f"country:{place.country}",))
+                           for place, found in places.items()]))
     tags.extend(_topic_tags(matches, vocabulary.topics))
     return tags
 
@@ -179,6 +189,8 @@ def _country_terms(data: dict):
                 yield Term(name, target, proper_noun=True)
         for name in entry.get("ar") or []:
             yield Term(name, target)
+        for name in entry.get("ambiguous") or []:
+            yield Term(name, Name("country", code, short=True), proper_noun=True)
         for stem in entry.get("ar_nisba") or []:
             for ending in NISBA_ENDINGS:
                 yield Term(stem + ending, target, article=True)
@@ -192,14 +204,19 @@ def _entity_terms(watchlist):
             yield Term(alias, Name(entity.kind, entity.name, short=True), proper_noun=True)
 
 
-def _name_tags(kind: str, matches: list[Match], families: dict[str, str]) -> list[Tag]:
+def _name_tags(kind: str, matches: list[Match], families: dict[str, str],
+               implied: dict[str, list[Match]]) -> list[Tag]:
     """One tag per country, person or org named; the longest name wins where names overlap.
 
-    A short spelling (a surname alone) counts only when the document also names the entity in full,
-    or a member of its family: أكار after خلوصي أكار, صدام in a story that names حفتر.
+    A short spelling (a surname alone, an ambiguous country name) counts only when the document also
+    names the entity in full, or a member of its family: أكار after خلوصي أكار, صدام in a story that
+    names حفتر. ``implied`` are further mentions by value (the places of a country), which name it in full.
+    An ambiguous country name written as a proper noun (``Match.written_as_name``: Mısır'ın, "ve Mısır
+    Deniz Kuvvetleri") names the country in full too.
     """
     found = longest(m for m in matches if isinstance(m.target, Name) and m.target.kind == kind)
-    named = {m.target.value for m in found if not m.target.short}
+    named = {m.target.value for m in found
+             if not m.target.short or (kind == "country" and m.written_as_name)} | set(implied)
     named_families = {families[value] for value in named if value in families}
     mentions: dict[str, list[Match]] = {}
     for match in found:
@@ -209,6 +226,8 @@ def _name_tags(kind: str, matches: list[Match], families: dict[str, str]) -> lis
         if match.target.short and value not in named and families.get(value) not in named_families:
             continue
         mentions.setdefault(value, []).append(match)
+    for value, places in implied.items():
+        mentions.setdefault(value, []).extend(places)
     return _by_score([_mention_tag(kind, value, found) for value, found in mentions.items()])
 
 
@@ -256,8 +275,8 @@ def _place_terms(places):
             yield Term(word, ("place-context", index), article=True)
 
 
-def _place_tags(matches: list[Match], places: tuple[Place, ...]) -> list[Tag]:
-    """One tag per place named, its country first in the evidence.
+def _place_mentions(matches: list[Match], places: tuple[Place, ...]) -> dict[Place, list[Match]]:
+    """The mentions of each place named (its tag has its country first in the evidence).
 
     A spelling that several places share goes, at each mention, to the place with the most mentions of
     its country (country names, its other places, its context words) within ``PLACE_CONTEXT_WORDS``,
@@ -305,8 +324,7 @@ def _place_tags(matches: list[Match], places: tuple[Place, ...]) -> list[Tag]:
     mentions: dict[Place, list[Match]] = {}
     for match in longest(chosen):
         mentions.setdefault(places[match.target[1]], []).append(match)
-    return _by_score([_mention_tag("place", place.name, found, (f"country:{place.country}",))
-                      for place, found in mentions.items()])
+    return mentions
 
 
 # --- topics ----------------------------------------------------------------------------------------------------

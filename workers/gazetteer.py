@@ -7,7 +7,12 @@ on word boundaries, with two exceptions that the languages need:
   the article ال where the term allows it), so وتركيا, بليبيا and للجيش match while روس never
   matches inside دروس.
 * Latin: Turkish case and number suffixes may follow a term (Türklerin, Libyalılar; after an
-  apostrophe they are a separate word anyway), and so may the English plural -s.
+  apostrophe they are a separate word anyway), and so may the English plural -s, alone: an -s
+  does not start a chain of Turkish suffixes (Şam + s + un is Samsun, not Damascus). A name of
+  three letters or fewer (Şam, Rus, Çin) takes, without an apostrophe, only what a people's name
+  takes (Ruslar, Çinli): its case endings come after an apostrophe (Şam'da), so Çine is not Çin.
+* An acronym never starts right after an apostrophe inside a word: what follows it is a suffix
+  (SİVASSPOR'UN is Sivasspor + genitive, not the UN).
 
 A term ending in ``*`` matches any continuation of its last word (تدريب* → التدريبات, train* → training).
 """
@@ -32,11 +37,16 @@ _PREPOSITIONS = ("", "ب", "ل", "ك")
 _CLITICS = frozenset(c + p for c in _CONJUNCTIONS for p in _PREPOSITIONS)
 _ARTICLE_CLITICS = _CLITICS | {c + p + ARABIC_ARTICLE for c in _CONJUNCTIONS for p in ("", "ب", "ك")} | {
     c + "لل" for c in _CONJUNCTIONS}
-# Turkish suffixes as folded (ı→i, ü→u, ş→s...), chained up to three (Libya+lı+lar+ın), plus English -s.
+# Turkish suffixes as folded (ı→i, ü→u, ş→s...), chained up to three (Libya+lı+lar+ın); English -s stands alone.
 _LATIN_SUFFIXES = frozenset(
     "lar ler li lu i u a e yi yu ya ye in un nin nun na ne ni nu da de ta te dan den tan ten nda nde ndan nden "
-    "la le yla yle ki si su s".split())
+    "la le yla yle ki si su".split())
+_ENGLISH_PLURAL = "s"
 _MAX_SUFFIXES = 3
+# A short name (this many letters or fewer) takes without an apostrophe only these first suffixes.
+_SHORT_NAME_LETTERS = 3
+_PEOPLE_SUFFIXES = ("li", "lu", "lar", "ler")
+_APOSTROPHES = frozenset("'’ʼ‘`´")
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,21 @@ class Match:
     def evidence(self) -> str:
         return self._text.evidence(self.first, self.last)
 
+    @property
+    def written_as_name(self) -> bool:
+        """Written the way Turkish marks a proper noun: the whole word, and then a suffix after an apostrophe
+        (Mısır'ın) or a capital inside a sentence, after a word in lower case ("ve Mısır Deniz Kuvvetleri")."""
+        text = self._text
+        if self.length != text.ends[self.last] - text.starts[self.first]:
+            return False  # a longer word: Maliye (the finance ministry) is not Mali
+        if self.last + 1 in text.suffixes:
+            return True
+        if self.first == 0:
+            return False
+        before = text.token(self.first - 1)
+        letters = [ch for ch in before if ch.isalpha()]
+        return bool(letters) and letters[0].islower() and not before.endswith((".", "!", "?", ":", "؟"))
+
     def __repr__(self) -> str:
         return f"Match({self.target!r}, {self.first}..{self.last}, {self.evidence!r})"
 
@@ -96,6 +121,7 @@ class FoldedText:
     def __init__(self, text: str):
         words: list[str] = []
         sources: list = []  # per word: its token, or (token, part, parts) when the token folded to several words
+        suffixes: set[int] = set()  # words that follow an apostrophe inside their token: Turkish suffixes
         for token in text.split():
             folded = token.translate(_FOLD_TABLE)
             if " " not in folded:
@@ -104,9 +130,13 @@ class FoldedText:
                     sources.append(token)
                 continue
             parts = folded.split()
+            if _APOSTROPHES.intersection(token):
+                after = _pieces_after_apostrophe(token)
+                if len(after) == len(parts):
+                    suffixes.update(len(words) + k for k, flag in enumerate(after) if flag)
             words.extend(parts)
             sources.extend((token, part, len(parts)) for part in range(len(parts)))
-        self.words, self._sources = words, sources
+        self.words, self._sources, self.suffixes = words, sources, suffixes
         self.string = " ".join(words)
         after = list(accumulate(len(word) + 1 for word in words))  # just past each word's trailing space
         self.starts: list[int] = [0, *after[:-1]] if words else []  # where each word starts in ``string``
@@ -114,6 +144,11 @@ class FoldedText:
 
     def word_at(self, position: int) -> int:
         return bisect_right(self.starts, position) - 1
+
+    def token(self, index: int) -> str:
+        """The whitespace-separated token of the original text that word ``index`` comes from."""
+        source = self._sources[index]
+        return source if isinstance(source, str) else source[0]
 
     def piece(self, index: int) -> str:
         source = self._sources[index]
@@ -165,6 +200,8 @@ class Gazetteer:
                     continue
                 if acronym is not None and not _capitalised(folded.piece(first), len(key.split(" ", 1)[0]), acronym):
                     continue
+                if acronym and first in folded.suffixes:
+                    continue
                 matches.append(Match(term.target, first, last, len(key), folded))
         return matches
 
@@ -200,7 +237,11 @@ def _tail_allowed(tail: str, term: Term, key: str) -> bool:
     """Whether the non-empty ``tail`` (the rest of the last word after the term) may follow it."""
     if term.is_prefix:
         return True
-    return not is_arabic(key[-1]) and _is_suffix_chain(tail, _MAX_SUFFIXES)
+    if is_arabic(key[-1]):
+        return False
+    if term.proper_noun and len(key) <= _SHORT_NAME_LETTERS and not tail.startswith(_PEOPLE_SUFFIXES):
+        return False
+    return tail == _ENGLISH_PLURAL or _is_suffix_chain(tail, _MAX_SUFFIXES)
 
 
 @lru_cache(maxsize=4096)
@@ -224,6 +265,21 @@ def _capitalised(piece: str, length: int, acronym: bool) -> bool:
         if ch.isalpha():
             return ch.isupper()
     return piece[:1].isdigit()
+
+
+@lru_cache(maxsize=1024)
+def _pieces_after_apostrophe(token: str) -> tuple[bool, ...]:
+    """For each piece of ``token`` between punctuation, whether an apostrophe comes right before it."""
+    flags, in_piece, apostrophe = [], False, False
+    for ch in token:
+        if unicodedata.category(ch)[0] in "PSZC":
+            in_piece = False
+            apostrophe = apostrophe or ch in _APOSTROPHES
+        elif not in_piece:
+            in_piece = True
+            flags.append(apostrophe and bool(flags))
+            apostrophe = False
+    return tuple(flags)
 
 
 @lru_cache(maxsize=8192)
