@@ -6,6 +6,7 @@ import pytest
 
 from workers.clean import clean
 from workers.errors import EmptyExtraction
+from workers.pipeline import extract
 
 PAGES = Path(__file__).resolve().parent.parent / "seeds" / "pages"
 
@@ -48,3 +49,58 @@ def test_paragraphs_stay_on_their_own_lines():
 def test_a_page_without_article_text_is_a_permanent_failure(html):
     with pytest.raises(EmptyExtraction, match="no article text"):
         clean(html)
+
+
+# --- metadata as real pages give it (tests/fixtures/pages: pages written for Mirsad, built like real outlets) ---
+
+FIXTURE_PAGES = Path(__file__).resolve().parent / "fixtures" / "pages"
+
+
+def fixture_page(name: str) -> str:
+    return (FIXTURE_PAGES / name).read_text(encoding="utf-8")
+
+
+def test_a_url_is_never_a_site_name_the_host_stands_in():
+    document = clean(fixture_page("tr-site-suffix.html"), url="https://www.ornekhaber.com.tr/turkiye/meclis")
+    assert document.site_name == "ornekhaber.com.tr"
+
+
+def test_og_site_name_stands_in_for_a_url_site_name():
+    assert clean(fixture_page("tr-agency-byline.html"), url="https://example.org/a").site_name == "Ajans Örnek"
+
+
+@pytest.mark.parametrize("name, url, title", [
+    ("tr-site-suffix.html", "https://www.ornekhaber.com.tr/turkiye/meclis", "Meclis afet yasasını kabul etti"),
+    ("tr-agency-byline.html", "https://example.org/a", "Karadeniz'de sağanak etkili oldu"),
+])
+def test_titles_lose_their_site_or_section_suffix_and_the_body_does_not_repeat_them(name, url, title):
+    document = clean(fixture_page(name), url=url)
+    assert document.title == title
+    assert document.text.split("\n")[0] != title
+
+
+@pytest.mark.parametrize("title", ["Erdoğan - Putin görüşmesi sona erdi", "Libya | Türkiye hattında yeni dönem"])
+def test_a_separator_inside_the_headline_itself_stays(title):
+    html = fixture_page("tr-site-suffix.html").replace("Meclis afet yasasını kabul etti", title)
+    assert clean(html, url="https://www.ornekhaber.com.tr/x").title == title
+
+
+def test_a_widget_heading_ending_in_a_colon_is_not_the_title():
+    document = extract(fixture_page("en-blog-share-this.html"), url="https://notes.example.net/2024/talks")
+    assert document.title == "Why the border talks stalled"
+    assert not document.text.startswith("Why the border talks stalled")
+
+
+@pytest.mark.parametrize("name, published_at", [
+    ("ar-dateline-year-guess.html", "2013-08-28"),
+    ("ar-published-label.html", "2014-03-12"),
+])
+def test_a_dateline_in_the_text_beats_the_extractors_year_only_guess(name, published_at):
+    assert clean(fixture_page(name), url="https://example.org/news/item").published_at.endswith("-01-01")
+    assert extract(fixture_page(name), url="https://example.org/news/item").published_at == published_at
+
+
+def test_an_agency_byline_block_leaves_the_body_for_the_metadata():
+    document = extract(fixture_page("tr-agency-byline.html"), url="https://example.org/a")
+    assert (document.author, document.published_at) == ("Zeynep Kaya Demir", "2026-04-20")
+    assert "Güncelleme" not in document.text and "Zeynep Kaya Demir" not in document.text
