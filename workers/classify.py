@@ -48,6 +48,8 @@ MAX_EVIDENCE = 12
 MENTION_WORDS = 3
 # A place name shared by several places goes to the one whose country is named within this many words.
 PLACE_CONTEXT_WORDS = 30
+# In taxonomy.yaml, any name of a country or of one of its places (a state as actor: تركيا, Libyan, Ankara).
+COUNTRIES_SET = "@countries"
 
 
 class Name(NamedTuple):
@@ -339,7 +341,9 @@ def _compile_taxonomy(data: dict) -> tuple[tuple[Topic, ...], list[Term]]:
     def term_lists(items, list_id) -> frozenset:
         ids, inline = set(), []
         for item in items or []:
-            if isinstance(item, str) and item.startswith("@"):
+            if item == COUNTRIES_SET:
+                ids.add(COUNTRIES_SET)
+            elif isinstance(item, str) and item.startswith("@"):
                 name = item[1:]
                 if name not in sets:
                     raise ValueError(f"taxonomy: unknown set {item!r} in {list_id}")
@@ -368,20 +372,23 @@ def _compile_taxonomy(data: dict) -> tuple[tuple[Topic, ...], list[Term]]:
 
 
 def _topic_term(text: str, list_id) -> Term:
-    return Term(text, list_id, article=True)
+    return Term(text, list_id, article=True, inflects=True)
 
 
 def _topic_tags(matches: list[Match], topics: tuple[Topic, ...]) -> list[Tag]:
     by_list: dict = {}
     for match in matches:
         by_list.setdefault(match.target, []).append(match)
+    by_list[COUNTRIES_SET] = [match for target, found in list(by_list.items()) if _names_a_state(target)
+                              for match in found]
+    merged = _MergedLists(by_list)
     tags = []
     for topic in topics:
         if topic.requires_any and not any(by_list.get(i) for i in topic.requires_any):
             continue
         total, evidence = 0.0, []
         for rule in topic.rules:
-            mentions, fired = _mentions(rule, by_list)
+            mentions, fired = _mentions(rule, merged)
             total += rule.weight * mentions
             if rule.weight > 0:
                 evidence.extend(fired)
@@ -391,15 +398,40 @@ def _topic_tags(matches: list[Match], topics: tuple[Topic, ...]) -> list[Tag]:
     return _by_score(tags)
 
 
-def _mentions(rule: Rule, by_list: dict) -> tuple[int, list[Match]]:
+def _names_a_state(target) -> bool:
+    """A country's name or one of its places: what ``@countries`` stands for in the taxonomy."""
+    if isinstance(target, Name):
+        return target.kind == "country" and target.value is not None
+    return isinstance(target, tuple) and target[0] == "place"
+
+
+class _MergedLists(dict):
+    """The hits of several term lists, sorted by position, made once per combination of lists:
+    rules share their sets (``@military`` is the context of many), and a text has hundreds of hits."""
+
+    def __init__(self, by_list: dict):
+        super().__init__()
+        self.by_list = by_list
+
+    def __missing__(self, ids: frozenset) -> tuple[list[Match], list[int]]:
+        found = sorted((m for i in ids for m in self.by_list.get(i, ())), key=lambda m: m.first)
+        self[ids] = found, [m.first for m in found]
+        return self[ids]
+
+
+def _mentions(rule: Rule, merged: _MergedLists) -> tuple[int, list[Match]]:
     """How many mentions fire the rule, and the matches (term, then the word near it) that fired it.
 
     Hits within ``MENTION_WORDS`` words of the first hit of a mention belong to it: a phrase counts once.
     """
-    hits = sorted((m for i in rule.terms for m in by_list.get(i, ())), key=lambda m: m.first)
-    context = sorted((m for i in rule.near for m in by_list.get(i, ())), key=lambda m: m.first)
-    context_firsts = [m.first for m in context]
-    reach = max((m.last - m.first for m in context), default=0)
+    hits, _ = merged[rule.terms]
+    if not hits:
+        return 0, []
+    if rule.near:
+        context, context_firsts = merged[rule.near]
+        if not context:
+            return 0, []
+        reach = max(m.last - m.first for m in context)
     count, mention_start, fired = 0, None, []
     for hit in hits:
         if rule.near:

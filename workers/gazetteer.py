@@ -15,6 +15,9 @@ on word boundaries, with two exceptions that the languages need:
   (SİVASSPOR'UN is Sivasspor + genitive, not the UN).
 
 A term ending in ``*`` matches any continuation of its last word (تدريب* → التدريبات, train* → training).
+An ``inflects`` term (the topic vocabulary) also takes the Arabic endings of number and the attached
+pronouns, so one entry covers its forms: زيارة → زيارته، زيارات، زياراتها; اتفاقية → اتفاقيتين، اتفاقيات;
+اشتباك → اشتباكات; قاعدة → قاعدتها (the ta marbuta becomes ت before an ending).
 """
 
 from __future__ import annotations
@@ -43,6 +46,14 @@ _LATIN_SUFFIXES = frozenset(
     "la le yla yle ki si su".split())
 _ENGLISH_PLURAL = "s"
 _MAX_SUFFIXES = 3
+# Arabic endings of an inflecting term: number (plural, dual), then an attached pronoun, each optional.
+_ARABIC_PRONOUNS = ("", "ه", "ها", "هم", "هما", "نا")
+_ARABIC_NUMBERS = ("", "ات", "ان", "ين", "ون")
+_ARABIC_ENDINGS = frozenset(n + p for n in _ARABIC_NUMBERS for p in _ARABIC_PRONOUNS) - {""}
+# After a ta marbuta (folded ه), dropped to make the key's stem: ت + pronoun, the dual, or the plural.
+_TA_MARBUTA_ENDINGS = frozenset({"ت" + p for p in _ARABIC_PRONOUNS} | {"تين", "تان", "تي"}
+                                | {"ات" + p for p in _ARABIC_PRONOUNS}) - {"ت"}
+TA_MARBUTA = "ه"
 # A short name (this many letters or fewer) takes without an apostrophe only these first suffixes.
 _SHORT_NAME_LETTERS = 3
 _PEOPLE_SUFFIXES = ("li", "lu", "lar", "ler")
@@ -56,12 +67,14 @@ class Term:
     ``article``: Arabic terms that may take the article ال (nouns and adjectives, not most country names).
     ``proper_noun``: names whose Latin spellings count only when capitalised in the text (all capitals for
     acronyms), so the bird "turkey" or the Turkish word "mali" (financial) are not countries. Arabic has no case.
+    ``inflects``: Arabic words that take the endings of number and pronouns (topic vocabulary, not names).
     """
 
     text: str
     target: Hashable
     article: bool = False
     proper_noun: bool = False
+    inflects: bool = False
 
     @property
     def is_prefix(self) -> bool:
@@ -173,9 +186,11 @@ class Gazetteer:
             key = term.key
             if not key:
                 continue
+            case = None if not term.proper_noun or is_arabic(key[0]) else term.is_acronym
             for variant, prefixes in _variants(key, term):
-                case = None if not term.proper_noun or is_arabic(key[0]) else term.is_acronym
-                entries.setdefault(variant, []).append((term, prefixes, case))
+                entries.setdefault(variant, []).append((term, prefixes, case, False))
+                if _takes_ta_marbuta_endings(variant, term):
+                    entries.setdefault(variant[:-1], []).append((term, prefixes, case, True))
         self._automaton = ahocorasick.Automaton()
         for key, values in entries.items():
             self._automaton.add_word(key, (key, values))
@@ -195,8 +210,13 @@ class Gazetteer:
             last = first if end < ends[first] else word_at(end)
             prefix = string[starts[first]:start] if start != starts[first] else ""
             tail = string[end + 1:ends[last]]
-            for term, prefixes, acronym in values:
-                if prefix not in prefixes or (tail and not _tail_allowed(tail, term, key)):
+            for term, prefixes, acronym, stem in values:
+                if prefix not in prefixes:
+                    continue
+                if stem:
+                    if tail not in _TA_MARBUTA_ENDINGS:
+                        continue
+                elif tail and not _tail_allowed(tail, term, key):
                     continue
                 if acronym is not None and not _capitalised(folded.piece(first), len(key.split(" ", 1)[0]), acronym):
                     continue
@@ -233,12 +253,17 @@ def _variants(key: str, term: Term) -> list[tuple[str, frozenset[str]]]:
     return [(key, _ARTICLE_CLITICS if term.article else _CLITICS)]
 
 
+def _takes_ta_marbuta_endings(key: str, term: Term) -> bool:
+    return term.inflects and not term.is_prefix and len(key) > 3 and key.endswith(TA_MARBUTA) and is_arabic(key[-2])
+
+
 def _tail_allowed(tail: str, term: Term, key: str) -> bool:
     """Whether the non-empty ``tail`` (the rest of the last word after the term) may follow it."""
     if term.is_prefix:
         return True
     if is_arabic(key[-1]):
-        return False
+        # After a final ي the plural ات makes another word: الدوري (the league), الدوريات (patrols).
+        return term.inflects and tail in _ARABIC_ENDINGS and not (key.endswith("ي") and tail.startswith("ات"))
     if term.proper_noun and len(key) <= _SHORT_NAME_LETTERS and not tail.startswith(_PEOPLE_SUFFIXES):
         return False
     return tail == _ENGLISH_PLURAL or _is_suffix_chain(tail, _MAX_SUFFIXES)
