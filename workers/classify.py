@@ -68,12 +68,14 @@ class Place:
 
 @dataclass(frozen=True)
 class Rule:
-    """Weighted mentions of ``terms`` (term-list ids), counting only near ``near`` when given."""
+    """Weighted mentions of ``terms`` (term-list ids), counting only near ``near`` when given; a rule
+    adds at most ``cap`` when given (a word repeated through an analysis is not more evidence)."""
 
     weight: float
     terms: frozenset
     near: frozenset
     window: int
+    cap: float | None = None
 
 
 @dataclass(frozen=True)
@@ -364,7 +366,8 @@ def _compile_taxonomy(data: dict) -> tuple[tuple[Topic, ...], list[Term]]:
             Rule(weight=float(rule.get("weight", 1)),
                  terms=term_lists(rule.get("terms"), ("topic", topic_id, index, "terms")),
                  near=term_lists(rule.get("near"), ("topic", topic_id, index, "near")),
-                 window=int(rule.get("window", default_window)))
+                 window=int(rule.get("window", default_window)),
+                 cap=float(rule["cap"]) if "cap" in rule else None)
             for index, rule in enumerate(spec.get("rules") or []))
         requires = term_lists(spec.get("requires_any"), ("topic", topic_id, "requires_any"))
         topics.append(Topic(topic_id, float(spec["threshold"]), rules, requires))
@@ -389,7 +392,8 @@ def _topic_tags(matches: list[Match], topics: tuple[Topic, ...]) -> list[Tag]:
         total, evidence = 0.0, []
         for rule in topic.rules:
             mentions, fired = _mentions(rule, merged)
-            total += rule.weight * mentions
+            added = rule.weight * mentions
+            total += added if rule.cap is None else min(added, rule.cap)
             if rule.weight > 0:
                 evidence.extend(fired)
         if total >= topic.threshold:

@@ -17,7 +17,8 @@ on word boundaries, with two exceptions that the languages need:
 A term ending in ``*`` matches any continuation of its last word (تدريب* → التدريبات, train* → training).
 An ``inflects`` term (the topic vocabulary) also takes the Arabic endings of number and the attached
 pronouns, so one entry covers its forms: زيارة → زيارته، زيارات، زياراتها; اتفاقية → اتفاقيتين، اتفاقيات;
-اشتباك → اشتباكات; قاعدة → قاعدتها (the ta marbuta becomes ت before an ending).
+اشتباك → اشتباكات; قاعدة → قاعدتها (the ta marbuta becomes ت before an ending); and a phrase made
+definite takes the article on each word (قاعدة عسكرية → القاعدة العسكرية).
 """
 
 from __future__ import annotations
@@ -250,7 +251,14 @@ def _variants(key: str, term: Term) -> list[tuple[str, frozenset[str]]]:
     if key.startswith(ARABIC_ARTICLE):
         # ل + الجيش is written للجيش: index that spelling too, with only و/ف in front of it.
         return [(key, _CLITICS), ("ل" + key[1:], frozenset(_CONJUNCTIONS))]
-    return [(key, _ARTICLE_CLITICS if term.article else _CLITICS)]
+    variants = [(key, _ARTICLE_CLITICS if term.article else _CLITICS)]
+    words = key.split(" ")
+    if term.inflects and len(words) > 1:
+        # Made definite, an Arabic phrase takes the article on every word: قاعدة عسكرية → القاعدة العسكرية.
+        definite = " ".join([words[0], *(w if w.startswith(ARABIC_ARTICLE) else ARABIC_ARTICLE + w for w in words[1:])])
+        if definite != key:
+            variants.append((definite, _ARTICLE_CLITICS))
+    return variants
 
 
 def _takes_ta_marbuta_endings(key: str, term: Term) -> bool:
