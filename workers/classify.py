@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 
 import yaml
 
@@ -341,7 +342,8 @@ def _compile_taxonomy(data: dict) -> tuple[tuple[Topic, ...], list[Term]]:
     compiled_sets: set[str] = set()
 
     def term_lists(items, list_id) -> frozenset:
-        ids, inline = set(), []
+        ids: set[Hashable] = set()
+        inline: list[str] = []
         for item in items or []:
             if item == COUNTRIES_SET:
                 ids.add(COUNTRIES_SET)

@@ -145,9 +145,9 @@ class FoldedText:
                 continue
             parts = folded.split()
             if _APOSTROPHES.intersection(token):
-                after = _pieces_after_apostrophe(token)
-                if len(after) == len(parts):
-                    suffixes.update(len(words) + k for k, flag in enumerate(after) if flag)
+                flags = _pieces_after_apostrophe(token)
+                if len(flags) == len(parts):
+                    suffixes.update(len(words) + k for k, flag in enumerate(flags) if flag)
             words.extend(parts)
             sources.extend((token, part, len(parts)) for part in range(len(parts)))
         self.words, self._sources, self.suffixes = words, sources, suffixes
@@ -182,7 +182,8 @@ class Gazetteer:
     """All terms of a vocabulary in one automaton; ``find`` returns every hit that respects word boundaries."""
 
     def __init__(self, terms: Iterable[Term]):
-        entries: dict[str, list[tuple[Term, frozenset[str]]]] = {}
+        # key → (term, prefixes allowed, acronym or not (None: no case check), key is a ta marbuta stem)
+        entries: dict[str, list[tuple[Term, frozenset[str], bool | None, bool]]] = {}
         for term in terms:
             key = term.key
             if not key:
@@ -303,7 +304,8 @@ def _capitalised(piece: str, length: int, acronym: bool) -> bool:
 @lru_cache(maxsize=1024)
 def _pieces_after_apostrophe(token: str) -> tuple[bool, ...]:
     """For each piece of ``token`` between punctuation, whether an apostrophe comes right before it."""
-    flags, in_piece, apostrophe = [], False, False
+    flags: list[bool] = []
+    in_piece = apostrophe = False
     for ch in token:
         if unicodedata.category(ch)[0] in "PSZC":
             in_piece = False
