@@ -79,10 +79,16 @@ def test_titles_lose_their_site_or_section_suffix_and_the_body_does_not_repeat_t
     assert document.text.split("\n")[0] != title
 
 
-@pytest.mark.parametrize("title", ["Erdoğan - Putin görüşmesi sona erdi", "Libya | Türkiye hattında yeni dönem"])
-def test_a_separator_inside_the_headline_itself_stays(title):
+@pytest.mark.parametrize("title, url", [
+    ("Erdoğan - Putin görüşmesi sona erdi", "https://www.ornekhaber.com.tr/x"),
+    ("Libya | Türkiye hattında yeni dönem", "https://www.ornekhaber.com.tr/x"),
+    ("Libya - Türkiye", "https://www.turkiyegazetesi.com.tr/x"),
+])
+def test_a_separator_inside_the_headline_itself_stays(title, url):
     html = fixture_page("tr-site-suffix.html").replace("Meclis afet yasasını kabul etti", title)
-    assert clean(html, url="https://www.ornekhaber.com.tr/x").title == title
+    html = html.replace('content="https://twitter.com/ornekhaber"', 'content="https://twitter.com/ornekhaber">'
+                        '<meta property="og:site_name" content="Türkiye"')
+    assert clean(html, url=url).title == title
 
 
 def test_a_widget_heading_ending_in_a_colon_is_not_the_title():

@@ -34,6 +34,7 @@ from .urls import site_of
 _HTML_ROOT = re.compile(r"<html[\s>]", re.IGNORECASE)
 _HTML_LANG = re.compile(rb"<html\b[^>]*?\blang\s*=\s*[\"']?([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]+)?", re.IGNORECASE)
 # Between a headline and the site or section name a title carries: "… | NTV Haber", "… - Güncel haberler".
+HEADLINE_MIN_WORDS = 3  # what is left of a title once a site part is cut must still read as a headline
 _TITLE_SEPARATOR = re.compile(r"\s+(?:\||-|–|—|·|•|::|»)\s+")
 _URL_LIKE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|www\.)|/", re.IGNORECASE)
 
@@ -152,13 +153,17 @@ def _title(title: str | None, page: _PageHead, site_name: str | None, url: str |
 
 def _is_site_part(part: str, head: str, page: _PageHead, site_name: str | None, url: str | None) -> bool:
     """Whether ``part``, after the last separator of a title, names the site or a section rather than the story."""
-    folded = fold_words(part)
-    if site_name and folded == fold_words(site_name):
+    if fold_words(head) in {fold_words(headline) for headline in page.headlines()}:
         return True
-    label = (site_of(url) if url else "").split(".")[0]
-    if len(label) >= 2 and folded.replace(" ", "").startswith(fold_words(label).replace(" ", "")):
-        return True
-    return fold_words(head) in {fold_words(headline) for headline in page.headlines()}
+    if len(head.split()) < HEADLINE_MIN_WORDS:
+        return False  # "Libya - Türkiye" is a headline of its own, whatever the site is called
+    folded = fold_words(part).replace(" ", "")
+    site = fold_words(site_name or "").replace(" ", "")
+    if site and folded.startswith(site):
+        return True  # "NTV Haber" on the site named NTV
+    # "NTV Haber" on ntv.com.tr, "Son dakika haberler" on haberler.com
+    label = fold_words((site_of(url) if url else "").split(".")[0]).replace(" ", "")
+    return len(label) >= 2 and (folded.startswith(label) or (len(label) >= 4 and label in folded))
 
 
 def _without_headline(text: str, title: str | None) -> str:
