@@ -14,7 +14,8 @@ Scores: language, the identifier's probability; country, place, person and org,
 A place is a mention of its country: an item naming Washington is tagged ``country:US`` too
 (the place's spelling is in the evidence), so ``--tag country:US`` finds it. A country name that
 is also a common word (``ambiguous`` in countries.yaml: Turkish Mısır is Egypt and corn) counts
-only when the text also names the country otherwise: another spelling, a nisba or one of its places.
+only when the text also names the country otherwise (another spelling, a nisba, one of its places)
+or writes it as a proper noun (Mısır'ın).
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ from .urls import site_of
 
 _HTML_ROOT = re.compile(r"<html[\s>]", re.IGNORECASE)
 _HTML_LANG = re.compile(rb"<html\b[^>]*?\blang\s*=\s*[\"']?([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]+)?", re.IGNORECASE)
-# Between a headline and the site or section name a title carries: "… | NTV Haber", "… - Güncel haberler".
 HEADLINE_MIN_WORDS = 3  # what is left of a title once a site part is cut must still read as a headline
+# Between a headline and the site or section name a title carries: "… | NTV Haber", "… - Güncel haberler".
 _TITLE_SEPARATOR = re.compile(r"\s+(?:\||-|–|—|·|•|::|»)\s+")
 _URL_LIKE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|www\.)|/", re.IGNORECASE)
 
