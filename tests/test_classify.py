@@ -412,6 +412,11 @@ def test_arabic_names_take_no_endings_and_a_final_ya_takes_no_plural():
     assert Gazetteer([Term("الدوري", "league", article=True, inflects=True)]).find("الدوريات") == []
 
 
+@pytest.mark.parametrize("text", ["ordumuzun", "ordularımızın", "orduya", "ordusundan"])
+def test_turkish_possessive_and_case_suffixes_chain_after_a_term(text):
+    assert len(Gazetteer([Term("ordu", "army", article=True, inflects=True)]).find(text)) == 1
+
+
 @pytest.mark.parametrize("text, topic", [
     ("Milli Savunma Bakanı, iki ülke arasındaki askeri işbirliği anlaşmasının ayrıntılarını açıkladı; "
      "anlaşmalarının kapsamı genişliyor.", "defence-cooperation"),

@@ -44,7 +44,7 @@ _ARTICLE_CLITICS = _CLITICS | {c + p + ARABIC_ARTICLE for c in _CONJUNCTIONS for
 # Turkish suffixes as folded (ı→i, ü→u, ş→s...), chained up to three (Libya+lı+lar+ın); English -s stands alone.
 _LATIN_SUFFIXES = frozenset(
     "lar ler li lu i u a e yi yu ya ye in un nin nun na ne ni nu da de ta te dan den tan ten nda nde ndan nden "
-    "la le yla yle ki si su".split())
+    "la le yla yle ki si su imiz umuz miz muz iniz unuz niz nuz".split())
 _ENGLISH_PLURAL = "s"
 _MAX_SUFFIXES = 3
 # Arabic endings of an inflecting term: number (plural, dual), then an attached pronoun, each optional.
