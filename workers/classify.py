@@ -122,15 +122,20 @@ def classify(doc: Document, vocabulary: Vocabulary | None = None) -> list[Tag]:
     if language:
         tags.append(language)
     matches = vocabulary.gazetteer.find(FoldedText(text))
+    by_target: dict = {}
+    for match in matches:
+        by_target.setdefault(match.target, []).append(match)
     places = _place_mentions(matches, vocabulary.places)
     implied: dict[str, list[Match]] = {}
     for place, found in places.items():
         implied.setdefault(place.country, []).extend(found)
     for kind in NAMED_KINDS:
-        tags.extend(_name_tags(kind, matches, vocabulary.families, implied if kind == "country" else {}))
+        named = [m for target, found in by_target.items()
+                 if isinstance(target, Name) and target.kind == kind for m in found]
+        tags.extend(_name_tags(kind, named, vocabulary.families, implied if kind == "country" else {}))
     tags.extend(_by_score([_mention_tag("place", place.name, found, (f"country:{place.country}",))
                            for place, found in places.items()]))
-    tags.extend(_topic_tags(matches, vocabulary.topics))
+    tags.extend(_topic_tags(by_target, vocabulary.topics))
     return tags
 
 
@@ -212,7 +217,8 @@ def _entity_terms(watchlist):
 
 def _name_tags(kind: str, matches: list[Match], families: dict[str, str],
                implied: dict[str, list[Match]]) -> list[Tag]:
-    """One tag per country, person or org named; the longest name wins where names overlap.
+    """One tag per ``kind`` (country, person or org) named by ``matches`` (all of that kind); the longest
+    name wins where names overlap.
 
     A short spelling (a surname alone, an ambiguous country name) counts only when the document also
     names the entity in full, or a member of its family: أكار after خلوصي أكار, صدام in a story that
@@ -220,7 +226,7 @@ def _name_tags(kind: str, matches: list[Match], families: dict[str, str],
     An ambiguous country name written as a proper noun (``Match.written_as_name``: Mısır'ın, "ve Mısır
     Deniz Kuvvetleri") names the country in full too.
     """
-    found = longest(m for m in matches if isinstance(m.target, Name) and m.target.kind == kind)
+    found = longest(matches)
     named = {m.target.value for m in found
              if not m.target.short or (kind == "country" and m.written_as_name)} | set(implied)
     named_families = {families[value] for value in named if value in families}
@@ -245,7 +251,11 @@ def _mention_tag(kind: str, value: str, mentions: list[Match], labels: tuple[str
 def _spellings(matches: Iterable[Match]) -> list[str]:
     """The first ``MAX_EVIDENCE`` distinct spellings of the matches: looking one up costs, and most are repeats."""
     seen: dict[str, None] = {}
+    tokens: set = set()
     for match in matches:
+        if (key := match.tokens) in tokens:
+            continue  # the same tokens as written: the same spelling
+        tokens.add(key)
         seen[match.evidence] = None
         if len(seen) == MAX_EVIDENCE:
             break
@@ -381,12 +391,10 @@ def _topic_term(text: str, list_id) -> Term:
     return Term(text, list_id, article=True, inflects=True)
 
 
-def _topic_tags(matches: list[Match], topics: tuple[Topic, ...]) -> list[Tag]:
-    by_list: dict = {}
-    for match in matches:
-        by_list.setdefault(match.target, []).append(match)
-    by_list[COUNTRIES_SET] = [match for target, found in list(by_list.items()) if _names_a_state(target)
-                              for match in found]
+def _topic_tags(by_target: dict, topics: tuple[Topic, ...]) -> list[Tag]:
+    """The topics whose rules reach their threshold; ``by_target`` holds the text's matches by target."""
+    by_list = {**by_target, COUNTRIES_SET: [match for target, found in by_target.items() if _names_a_state(target)
+                                            for match in found]}
     merged = _MergedLists(by_list)
     tags = []
     for topic in topics:

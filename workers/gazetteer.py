@@ -47,6 +47,7 @@ _LATIN_SUFFIXES = frozenset(
     "la le yla yle ki si su imiz umuz miz muz iniz unuz niz nuz".split())
 _ENGLISH_PLURAL = "s"
 _MAX_SUFFIXES = 3
+_NO_PREFIX = frozenset({""})
 # Arabic endings of an inflecting term: number (plural, dual), then an attached pronoun, each optional.
 _ARABIC_PRONOUNS = ("", "ه", "ها", "هم", "هما", "نا")
 _ARABIC_NUMBERS = ("", "ات", "ان", "ين", "ون")
@@ -107,6 +108,11 @@ class Match:
         return self._text.evidence(self.first, self.last)
 
     @property
+    def tokens(self) -> tuple:
+        """The tokens of the original text the match spans, as a key: the same tokens, the same evidence."""
+        return self._text.token_key(self.first, self.last)
+
+    @property
     def written_as_name(self) -> bool:
         """Written the way Turkish marks a proper noun: the whole word, and then a suffix after an apostrophe
         (Mısır'ın) or a capital inside a sentence, after a word in lower case ("ve Mısır Deniz Kuvvetleri")."""
@@ -159,6 +165,9 @@ class FoldedText:
     def word_at(self, position: int) -> int:
         return bisect_right(self.starts, position) - 1
 
+    def token_key(self, first: int, last: int) -> tuple:
+        return (self._sources[first],) if first == last else tuple(self._sources[first:last + 1])
+
     def token(self, index: int) -> str:
         """The whitespace-separated token of the original text that word ``index`` comes from."""
         source = self._sources[index]
@@ -195,7 +204,10 @@ class Gazetteer:
                     entries.setdefault(variant[:-1], []).append((term, prefixes, case, True))
         self._automaton = ahocorasick.Automaton()
         for key, values in entries.items():
-            self._automaton.add_word(key, (key, values))
+            # Whether any entry of the key takes a prefix inside its word: most do not, and a hit inside a
+            # word (us in "kuvvetlerimiz") is then refused before its tail is looked at.
+            takes_prefix = any(prefixes != _NO_PREFIX for _term, prefixes, _case, _stem in values)
+            self._automaton.add_word(key, (key, len(key), takes_prefix, values))
         if entries:
             self._automaton.make_automaton()
         self._empty = not entries
@@ -206,11 +218,16 @@ class Gazetteer:
             return []
         string, starts, ends, word_at = folded.string, folded.starts, folded.ends, folded.word_at
         matches = []
-        for end, (key, values) in self._automaton.iter(string):
-            start = end - len(key) + 1
+        for end, (key, length, takes_prefix, values) in self._automaton.iter(string):
+            start = end - length + 1
             first = word_at(start)
+            if start != starts[first]:
+                if not takes_prefix:
+                    continue
+                prefix = string[starts[first]:start]
+            else:
+                prefix = ""
             last = first if end < ends[first] else word_at(end)
-            prefix = string[starts[first]:start] if start != starts[first] else ""
             tail = string[end + 1:ends[last]]
             for term, prefixes, acronym, stem in values:
                 if prefix not in prefixes:
@@ -224,7 +241,7 @@ class Gazetteer:
                     continue
                 if acronym and first in folded.suffixes:
                     continue
-                matches.append(Match(term.target, first, last, len(key), folded))
+                matches.append(Match(term.target, first, last, length, folded))
         return matches
 
 
@@ -248,7 +265,7 @@ def is_arabic(ch: str) -> bool:
 def _variants(key: str, term: Term) -> list[tuple[str, frozenset[str]]]:
     """The automaton keys of a term and the prefixes each may carry inside its first word."""
     if not is_arabic(key[0]):
-        return [(key, frozenset({""}))]
+        return [(key, _NO_PREFIX)]
     if key.startswith(ARABIC_ARTICLE):
         # ل + الجيش is written للجيش: index that spelling too, with only و/ف in front of it.
         return [(key, _CLITICS), ("ل" + key[1:], frozenset(_CONJUNCTIONS))]
