@@ -466,6 +466,14 @@ def test_words_that_look_like_defence_give_no_defence_topic(text, vocabulary):
     assert not topics(text, vocabulary) & DEFENCE_TOPICS
 
 
+@pytest.mark.parametrize("text", [
+    "أعلن الجيش استعادة السيطرة على مواقع استراتيجية في العاصمة بعد معارك عنيفة مع قوات متمردة استمرت أياما.",
+    "Ordu, isyancıların elindeki üç kasabayı geri ele geçirdi; bölgede çatışmalar sürüyor.",
+])
+def test_ground_regained_by_force_is_armed_conflict(text, vocabulary):
+    assert "armed-conflict" in topics(text, vocabulary)
+
+
 def test_a_war_named_in_passing_many_times_is_no_armed_conflict(vocabulary):
     text = ("Tarihçi, Körfez savaşı ve Irak savaşı yıllarını anlattı. Kitap, savaş sonrası ekonomiyi ve savaşın "
             "toplum üzerindeki etkisini inceliyor; yazar savaş anılarını da topladı. Soğuk savaş dönemi ise ayrı "
