@@ -55,7 +55,7 @@ _ARABIC_ENDINGS = frozenset(n + p for n in _ARABIC_NUMBERS for p in _ARABIC_PRON
 # After a ta marbuta (folded ه), dropped to make the key's stem: ت + pronoun, the dual, or the plural.
 _TA_MARBUTA_ENDINGS = frozenset({"ت" + p for p in _ARABIC_PRONOUNS} | {"تين", "تان", "تي"}
                                 | {"ات" + p for p in _ARABIC_PRONOUNS}) - {"ت"}
-TA_MARBUTA = "ه"
+_TA_MARBUTA = "ه"
 # A short name (this many letters or fewer) takes without an apostrophe only these first suffixes.
 _SHORT_NAME_LETTERS = 3
 _PEOPLE_SUFFIXES = ("li", "lu", "lar", "ler")
@@ -280,7 +280,7 @@ def _variants(key: str, term: Term) -> list[tuple[str, frozenset[str]]]:
 
 
 def _takes_ta_marbuta_endings(key: str, term: Term) -> bool:
-    return term.inflects and not term.is_prefix and len(key) > 3 and key.endswith(TA_MARBUTA) and is_arabic(key[-2])
+    return term.inflects and not term.is_prefix and len(key) > 3 and key.endswith(_TA_MARBUTA) and is_arabic(key[-2])
 
 
 def _tail_allowed(tail: str, term: Term, key: str) -> bool:
