@@ -69,6 +69,13 @@ def test_og_site_name_stands_in_for_a_url_site_name():
     assert clean(fixture_page("tr-agency-byline.html"), url="https://example.org/a").site_name == "Ajans Örnek"
 
 
+def test_a_site_name_with_a_slash_is_still_a_name():
+    html = fixture_page("tr-site-suffix.html").replace(
+        '<meta name="twitter:site" content="https://twitter.com/ornekhaber">',
+        '<meta property="og:site_name" content="Haber 7/24">')
+    assert clean(html, url="https://www.ornekhaber.com.tr/x").site_name == "Haber 7/24"
+
+
 @pytest.mark.parametrize("name, url, title", [
     ("tr-site-suffix.html", "https://www.ornekhaber.com.tr/turkiye/meclis", "Meclis afet yasasını kabul etti"),
     ("tr-agency-byline.html", "https://example.org/a", "Karadeniz'de sağanak etkili oldu"),

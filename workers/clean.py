@@ -36,7 +36,8 @@ _HTML_LANG = re.compile(rb"<html\b[^>]*?\blang\s*=\s*[\"']?([A-Za-z]{2,3})(?:[-_
 HEADLINE_MIN_WORDS = 3  # what is left of a title once a site part is cut must still read as a headline
 # Between a headline and the site or section name a title carries: "… | NTV Haber", "… - Güncel haberler".
 _TITLE_SEPARATOR = re.compile(r"\s+(?:\||-|–|—|·|•|::|»)\s+")
-_URL_LIKE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|www\.)|/", re.IGNORECASE)
+# "https://twitter.com/x", "www.x.com", "twitter.com/x"; not "Remember 80/90 - Memorabilia".
+_URL_LIKE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|www\.|[^\s/]+\.[^\s/]+/\S*$)", re.IGNORECASE)
 
 
 def clean(html: str, url: str | None = None, fetched_at: str | None = None) -> Document:
