@@ -474,6 +474,14 @@ def test_ground_regained_by_force_is_armed_conflict(text, vocabulary):
     assert "armed-conflict" in topics(text, vocabulary)
 
 
+def test_a_visit_at_home_that_names_no_state_is_no_diplomatic_visit(vocabulary):
+    home = ("Başbakan dün fındık üreticilerini ziyaret etti. Bahçeleri gezen ve üreticilerle sohbet eden "
+            "Başbakan, ziyaretin ardından kısa bir açıklama yaptı.")
+    assert "diplomatic-visit" not in topics(home, vocabulary)
+    abroad = home.replace("fındık üreticilerini", "Libya'yı")
+    assert "diplomatic-visit" in topics(abroad, vocabulary)
+
+
 def test_a_war_named_in_passing_many_times_is_no_armed_conflict(vocabulary):
     text = ("Tarihçi, Körfez savaşı ve Irak savaşı yıllarını anlattı. Kitap, savaş sonrası ekonomiyi ve savaşın "
             "toplum üzerindeki etkisini inceliyor; yazar savaş anılarını da topladı. Soğuk savaş dönemi ise ayrı "
