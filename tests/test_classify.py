@@ -249,6 +249,56 @@ def test_place_names_that_are_common_words_need_their_country(text, expected, vo
     assert places(text, vocabulary) == expected
 
 
+@pytest.mark.parametrize("text, unexpected", [
+    ("Samsun'da sel: Karadeniz'de sağanak yağış evleri su altında bıraktı.", "Damascus"),
+    ("SAMSUN VALİLİĞİ açıklama yaptı; Samsunspor maçı ertelendi.", "Damascus"),
+])
+def test_an_english_plural_s_starts_no_chain_of_turkish_suffixes(text, unexpected, vocabulary):
+    assert unexpected not in places(text, vocabulary)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Heyet Şam'da Suriyeli yetkililerle görüştü.", {"Damascus": "SY"}),
+    ("Şamlı tüccarlar çarşıda.", {"Damascus": "SY"}),
+])
+def test_a_short_name_still_matches_at_a_word_boundary(text, expected, vocabulary):
+    assert places(text, vocabulary) == expected
+
+
+def test_a_short_name_takes_no_case_ending_without_an_apostrophe(vocabulary):
+    assert countries("Çine ilçesinde yağmur etkili oldu.", vocabulary) == set()
+    assert countries("Ruslar ve Çinliler toplantıya katıldı.", vocabulary) == {"RU", "CN"}
+
+
+@pytest.mark.parametrize("text", ["SİVASSPOR'UN HEDEFİ AVRUPA", "KONYASPOR’UN yeni transferi", "GÖZTEPE'NİN golcüsü"])
+def test_after_an_apostrophe_inside_a_word_comes_a_suffix_not_an_acronym(text, vocabulary):
+    assert tags_of(text, vocabulary, kind="org") == []
+
+
+def test_an_acronym_on_its_own_still_counts(vocabulary):
+    assert [t.value for t in tags_of("The UN said on Monday that talks would resume.", vocabulary, kind="org")] == [
+        "United Nations"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Mısır hasadı başladı. Çiftçiler bu yıl mısır fiyatlarından memnun.", set()),
+    ("Mısır Hasadında Rekor Beklentisi\nÜreticiler sevindi.", set()),
+    ("Maliye Bakanlığı yeni vergi düzenlemesini açıkladı.", set()),
+    ("Dışişleri Bakanı, Mısır'ın tutumunu değerlendirdi.", {"EG"}),
+    ("Türk ve Mısır deniz kuvvetleri ortak tatbikat yaptı.", {"TR", "EG"}),
+    ("Mısır Dışişleri Bakanı Kahire'de konuştu.", {"EG"}),
+])
+def test_ambiguous_country_names_need_country_context(text, expected, vocabulary):
+    assert countries(text, vocabulary) == expected
+
+
+def test_a_place_is_a_mention_of_its_country(vocabulary):
+    [us] = tags_of("Talks in Washington ended on Monday without a statement.", vocabulary, kind="country")
+    assert (us.value, us.evidence) == ("US", ["Washington"])
+    egypt = {t.value: t for t in tags_of("مصر: وصل الوفد إلى القاهرة", vocabulary, kind="country")}["EG"]
+    assert egypt.evidence == ["مصر", "القاهرة"] and egypt.score > 0.6
+
+
 @pytest.mark.parametrize("spellings, name", [
     (["خلوصي أكار", "خولوصي أكار", "خلوصي آكار", "Hulusi Akar", "HULUSİ AKAR'ın"], "Hulusi Akar"),
     (["عبد الحميد الدبيبة", "الدبيبة", "والدبيبه", "Dbeibah", "Dbeiba", "Dibeybe'nin"], "Abdul Hamid Dbeibah"),
@@ -347,6 +397,121 @@ def test_war_as_what_soldiers_are_trained_for_is_training_not_conflict(text, voc
 ])
 def test_a_war_report_keeps_its_armed_conflict_topic(text, vocabulary):
     assert "armed-conflict" in topics(text, vocabulary)
+
+
+# --- topics from how the languages build words, and from a state actor with its action ----------------------
+
+@pytest.mark.parametrize(
+    "text", ["زيارته", "الزيارات", "وزياراتها", "الاتفاقيتين", "اتفاقيات", "اشتباكات", "الاشتباكات"])
+def test_arabic_topic_terms_take_endings_of_number_and_pronouns(text):
+    gazetteer = Gazetteer([Term(word, word, article=True, inflects=True) for word in ("زيارة", "اتفاقية", "اشتباك")])
+    assert len(gazetteer.find(text)) == 1
+
+
+def test_arabic_names_take_no_endings_and_a_final_ya_takes_no_plural():
+    assert Gazetteer([Term("مصر", "EG")]).find("مصرات") == []
+    assert Gazetteer([Term("الدوري", "league", article=True, inflects=True)]).find("الدوريات") == []
+
+
+@pytest.mark.parametrize("text", ["ordumuzun", "ordularımızın", "orduya", "ordusundan"])
+def test_turkish_possessive_and_case_suffixes_chain_after_a_term(text):
+    assert len(Gazetteer([Term("ordu", "army", article=True, inflects=True)]).find(text)) == 1
+
+
+@pytest.mark.parametrize("text, topic", [
+    ("Milli Savunma Bakanı, iki ülke arasındaki askeri işbirliği anlaşmasının ayrıntılarını açıkladı; "
+     "anlaşmalarının kapsamı genişliyor.", "defence-cooperation"),
+    ("Dışişleri Bakanı Ankara'ya yaptığı ziyaretinde mevkidaşıyla görüştü; bakan ziyaretin ardından "
+     "heyetiyle birlikte Brüksel'e geçti.", "diplomatic-visit"),
+    ("Deniz Kuvvetleri'ne bağlı birlikler ortak tatbikatına başladı. Tatbikata katılan askerler eğitimlerini "
+     "tamamladı.", "military-training"),
+    ("وقع وزيرا الدفاع اتفاقيتين للتعاون العسكري، وقالت الوزارة إن الاتفاقيات تشمل تبادل الخبرات بين الجيشين.",
+     "defence-cooperation"),
+    ("زار وزير الخارجية العاصمة أنقرة، وخلال زيارته التقى الرئيس ورئيس الوزراء، واستقبله نظيره في المطار.",
+     "diplomatic-visit"),
+    ("تجددت الاشتباكات بين الجيش والمسلحين في ريف حلب، وشنت الطائرات غارات على مواقعهم، وسقط قتلى من الجانبين "
+     "في سوريا.", "armed-conflict"),
+])
+def test_inflected_forms_of_each_language_make_the_topic(text, topic, vocabulary):
+    assert topic in topics(text, vocabulary)
+
+
+@pytest.mark.parametrize("text", [
+    "كشفت تقارير عن نية إقامة قاعدة عسكرية أمريكية في البلاد، وقالت مصادر إن القاعدة العسكرية الأميركية "
+    "ستكون بديلا عن قاعدة أخرى في إيطاليا.",
+    "NATO, Türkiye'nin talebi üzerine sınıra Patriot füzeleri konuşlandıracak. Almanya ve Hollanda da Patriot "
+    "bataryalarını Türkiye'ye gönderecek.",
+    "NATO will deploy air-defence batteries to its eastern flank, and Germany will send troops to the alliance's "
+    "new base in Lithuania.",
+])
+def test_a_state_or_alliance_with_a_base_or_deployment_is_defence_cooperation(text, vocabulary):
+    assert "defence-cooperation" in topics(text, vocabulary)
+
+
+@pytest.mark.parametrize("text", [
+    # football defence and attack
+    "Galatasaray savunmada hata yapmadı, hücumda ise iki gol buldu. Teknik direktör maçtan sonra savunma "
+    "oyuncularını kutladı; takım ligde zirveye yerleşti.",
+    "نجح دفاع الفريق في إيقاف هجوم المنافس، وسجل المهاجم هدفين في المباراة التي أقيمت على ملعب الدوري.",
+    # an earthquake drill
+    "İstanbul'daki okullarda deprem tatbikatı yapıldı. Öğrenciler tatbikat sırasında sınıflarını boşalttı, AFAD "
+    "ekipleri tahliye eğitimi verdi.",
+    # software and taxi piracy
+    "Korsan yazılım satan şirkete baskın yapıldı; korsan taksi şoförlerine de ceza kesildi.",
+    "حذرت الشركة من قراصنة الإنترنت الذين يخترقون الهواتف، ودعت إلى تحديث البرامج لمواجهة القرصنة.",
+    # a trade agreement
+    "The two countries signed a free trade agreement and a double taxation accord; the ministers said the deal "
+    "would lift exports of textiles and cars.",
+])
+def test_words_that_look_like_defence_give_no_defence_topic(text, vocabulary):
+    assert not topics(text, vocabulary) & DEFENCE_TOPICS
+
+
+@pytest.mark.parametrize("text", [
+    "أعلن الجيش استعادة السيطرة على مواقع استراتيجية في العاصمة بعد معارك عنيفة مع قوات متمردة استمرت أياما.",
+    "Ordu, isyancıların elindeki üç kasabayı geri ele geçirdi; bölgede çatışmalar sürüyor.",
+])
+def test_ground_regained_by_force_is_armed_conflict(text, vocabulary):
+    assert "armed-conflict" in topics(text, vocabulary)
+
+
+def test_a_visit_at_home_that_names_no_state_is_no_diplomatic_visit(vocabulary):
+    home = ("Başbakan dün fındık üreticilerini ziyaret etti. Bahçeleri gezen ve üreticilerle sohbet eden "
+            "Başbakan, ziyaretin ardından kısa bir açıklama yaptı.")
+    assert "diplomatic-visit" not in topics(home, vocabulary)
+    abroad = home.replace("fındık üreticilerini", "Libya'yı")
+    assert "diplomatic-visit" in topics(abroad, vocabulary)
+
+
+def test_a_war_named_in_passing_many_times_is_no_armed_conflict(vocabulary):
+    text = ("Tarihçi, Körfez savaşı ve Irak savaşı yıllarını anlattı. Kitap, savaş sonrası ekonomiyi ve savaşın "
+            "toplum üzerindeki etkisini inceliyor; yazar savaş anılarını da topladı. Soğuk savaş dönemi ise ayrı "
+            "bir bölümde.")
+    assert "armed-conflict" not in topics(text, vocabulary)
+
+
+def test_warships_and_barrel_bombs_are_what_they_are(vocabulary):
+    warships = "Donanma iki yeni savaş gemisi ve bir savaş uçağı filosu için tersaneyle sözleşme imzaladı."
+    assert "armed-conflict" not in topics(warships, vocabulary)
+    barrels = "ألقت المروحيات البراميل المتفجرة على الأحياء السكنية في حلب."
+    assert "energy" not in topics(barrels, vocabulary)
+
+
+def test_a_coast_guard_without_migrants_is_no_migration(vocabulary):
+    text = ("Sahil Güvenlik ekipleri denizde mahsur kalan balıkçı teknesini kurtardı. Sahil güvenlik botları "
+            "fırtına nedeniyle devriyelerini artırdı.")
+    assert "migration" not in topics(text, vocabulary)
+    assert "maritime-security" in topics(text, vocabulary)
+
+
+def test_a_capped_rule_adds_at_most_its_cap(config_copy):
+    path = config_copy / "taxonomy.yaml"
+    text = "Crude prices rose. The refinery and the pipeline reopened."
+    assert "energy" in topics(text, load_vocabulary(config_copy))
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "      - weight: 0.75\n        terms: [نفط*", "      - weight: 0.75\n        cap: 0.75\n        terms: [نفط*"),
+        encoding="utf-8")
+    assert "energy" not in topics(text, load_vocabulary(config_copy))
 
 
 def test_diplomatic_visit_topic(vocabulary):

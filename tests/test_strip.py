@@ -398,6 +398,41 @@ def test_metadata_already_known_is_not_overwritten():
     assert body_lines(doc) == ARTICLE
 
 
+@pytest.mark.parametrize("dateline, iso", [
+    ("الأربعاء، 28 آب/اغسطس 2013", "2013-08-28"),
+    ("تاريخ النشر: 12 مارس 2014", "2014-03-12"),
+    ("Yayınlanma: 5 Haziran 2014 Perşembe", "2014-06-05"),
+])
+def test_a_full_date_from_the_text_beats_a_year_only_guess(dateline, iso):
+    year = iso[:4]
+    doc = strip(Document(text="\n".join([dateline, *ARTICLE]), title="Ministers meet", published_at=f"{year}-01-01"))
+    assert doc.published_at == iso
+
+
+def test_a_full_date_already_known_is_kept_and_so_is_1_january_itself():
+    text = "\n".join(["تاريخ النشر: 12 مارس 2014", *ARTICLE])
+    assert strip(Document(text=text, title="T", published_at="2014-03-11")).published_at == "2014-03-11"
+    new_year = "\n".join(["Published: 1 January 2014", *ARTICLE])
+    assert strip(Document(text=new_year, title="T", published_at="2014-01-01")).published_at == "2014-01-01"
+
+
+@pytest.mark.parametrize("line, author, iso", [
+    ("Fatma Sevinç Çetin / 20 Nisan 2026•Güncelleme: 21 Nisan 2026", "Fatma Sevinç Çetin", "2026-04-20"),
+    ("Ahmet Yılmaz | 03.02.2025", "Ahmet Yılmaz", "2025-02-03"),
+    ("Jane Doe / 4 March 2024 • Updated: 5 March 2024", "Jane Doe", "2024-03-04"),
+])
+def test_an_agency_byline_block_of_name_and_dates_goes_and_fills_author_and_date(line, author, iso):
+    doc = strip(Document(text="\n".join([line, *ARTICLE]), title="Ministers meet"))
+    assert (doc.author, doc.published_at, rules_of(doc)) == (author, iso, {line: "marker:dated-byline"})
+    assert body_lines(doc) == ARTICLE
+
+
+@pytest.mark.parametrize("line", ["Ankara / İstanbul", "Libya / Türkiye / 2026 hedefleri", "Ali ve Veli / 3 ürün"])
+def test_a_line_of_places_or_words_between_slashes_is_no_byline(line):
+    doc = strip(Document(text="\n".join([*ARTICLE[:2], line, ARTICLE[2]]), title="Ministers meet"))
+    assert line in body_lines(doc) and doc.author is None
+
+
 def test_site_name_known_from_the_page_is_removed_wherever_it_stands():
     doc = strip(Document(text="\n".join([*ARTICLE[:2], "Libya Observer", ARTICLE[2]]), title="Ministers meet",
                          site_name="Libya Observer"))

@@ -10,13 +10,19 @@ of the vocabularies. Language comes from py3langid, whose model ships inside its
 Scores: language, the identifier's probability; country, place, person and org,
 ``1 - exp(-mentions / 2)`` (one mention 0.39, two 0.63, four 0.86); topic,
 ``min(1, weight total / (2 × threshold))``.
+
+A place is a mention of its country: an item naming Washington is tagged ``country:US`` too
+(the place's spelling is in the evidence), so ``--tag country:US`` finds it. A country name that
+is also a common word (``ambiguous`` in countries.yaml: Turkish Mısır is Egypt and corn) counts
+only when the text also names the country otherwise (another spelling, a nisba, one of its places)
+or writes it as a proper noun (Mısır'ın).
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -45,6 +51,8 @@ MAX_EVIDENCE = 12
 MENTION_WORDS = 3
 # A place name shared by several places goes to the one whose country is named within this many words.
 PLACE_CONTEXT_WORDS = 30
+# In taxonomy.yaml, any name of a country or of one of its places (a state as actor: تركيا, Libyan, Ankara).
+COUNTRIES_SET = "@countries"
 
 
 class Name(NamedTuple):
@@ -55,6 +63,19 @@ class Name(NamedTuple):
     short: bool = False
 
 
+class PlaceName(NamedTuple):
+    """A spelling of the vocabulary's place number ``place``; an ``ambiguous`` one is also a common word."""
+
+    place: int
+    ambiguous: bool = False
+
+
+class PlaceContext(NamedTuple):
+    """A word that supports place number ``place`` (a district, a landmark) when it stands near a spelling."""
+
+    place: int
+
+
 @dataclass(frozen=True)
 class Place:
     name: str
@@ -63,12 +84,14 @@ class Place:
 
 @dataclass(frozen=True)
 class Rule:
-    """Weighted mentions of ``terms`` (term-list ids), counting only near ``near`` when given."""
+    """Weighted mentions of ``terms`` (term-list ids), counting only near ``near`` when given; a rule
+    adds at most ``cap`` when given (a word repeated through an analysis is not more evidence)."""
 
     weight: float
     terms: frozenset
     near: frozenset
     window: int
+    cap: float | None = None
 
 
 @dataclass(frozen=True)
@@ -113,10 +136,20 @@ def classify(doc: Document, vocabulary: Vocabulary | None = None) -> list[Tag]:
     if language:
         tags.append(language)
     matches = vocabulary.gazetteer.find(FoldedText(text))
+    by_target: dict = {}
+    for match in matches:
+        by_target.setdefault(match.target, []).append(match)
+    places = _place_mentions(matches, vocabulary.places)
+    implied: dict[str, list[Match]] = {}
+    for place, found in places.items():
+        implied.setdefault(place.country, []).extend(found)
     for kind in NAMED_KINDS:
-        tags.extend(_name_tags(kind, matches, vocabulary.families))
-    tags.extend(_place_tags(matches, vocabulary.places))
-    tags.extend(_topic_tags(matches, vocabulary.topics))
+        named = [m for target, found in by_target.items()
+                 if isinstance(target, Name) and target.kind == kind for m in found]
+        tags.extend(_name_tags(kind, named, vocabulary.families, implied if kind == "country" else {}))
+    tags.extend(_by_score([_mention_tag("place", place.name, found, (f"country:{place.country}",))
+                           for place, found in places.items()]))
+    tags.extend(_topic_tags(by_target, vocabulary.topics))
     return tags
 
 
@@ -167,6 +200,8 @@ def _country_terms(data: dict):
                 yield Term(name, target, proper_noun=True)
         for name in entry.get("ar") or []:
             yield Term(name, target)
+        for name in entry.get("ambiguous") or []:
+            yield Term(name, Name("country", code, short=True), proper_noun=True)
         for stem in entry.get("ar_nisba") or []:
             for ending in NISBA_ENDINGS:
                 yield Term(stem + ending, target, article=True)
@@ -180,14 +215,20 @@ def _entity_terms(watchlist):
             yield Term(alias, Name(entity.kind, entity.name, short=True), proper_noun=True)
 
 
-def _name_tags(kind: str, matches: list[Match], families: dict[str, str]) -> list[Tag]:
-    """One tag per country, person or org named; the longest name wins where names overlap.
+def _name_tags(kind: str, matches: list[Match], families: dict[str, str],
+               implied: dict[str, list[Match]]) -> list[Tag]:
+    """One tag per ``kind`` (country, person or org) named by ``matches`` (all of that kind); the longest
+    name wins where names overlap.
 
-    A short spelling (a surname alone) counts only when the document also names the entity in full,
-    or a member of its family: أكار after خلوصي أكار, صدام in a story that names حفتر.
+    A short spelling (a surname alone, an ambiguous country name) counts only when the document also
+    names the entity in full, or a member of its family: أكار after خلوصي أكار, صدام in a story that
+    names حفتر. ``implied`` are further mentions by value (the places of a country), which name it in full.
+    An ambiguous country name written as a proper noun (``Match.written_as_name``: Mısır'ın, "ve Mısır
+    Deniz Kuvvetleri") names the country in full too.
     """
-    found = longest(m for m in matches if isinstance(m.target, Name) and m.target.kind == kind)
-    named = {_name(m).value for m in found if not _name(m).short}
+    found = longest(matches)
+    named = {_name(m).value for m in found
+             if not _name(m).short or (kind == "country" and m.written_as_name)} | set(implied)
     named_families = {families[value] for value in named if value in families}
     mentions: dict[str, list[Match]] = {}
     for match in found:
@@ -197,6 +238,8 @@ def _name_tags(kind: str, matches: list[Match], families: dict[str, str]) -> lis
         if _name(match).short and value not in named and families.get(value) not in named_families:
             continue
         mentions.setdefault(value, []).append(match)
+    for value, places in implied.items():
+        mentions.setdefault(value, []).extend(places)
     return _by_score([_mention_tag(kind, value, found) for value, found in mentions.items()])
 
 
@@ -214,7 +257,11 @@ def _mention_tag(kind: str, value: str, mentions: list[Match], labels: tuple[str
 def _spellings(matches: Iterable[Match]) -> list[str]:
     """The first ``MAX_EVIDENCE`` distinct spellings of the matches: looking one up costs, and most are repeats."""
     seen: dict[str, None] = {}
+    tokens: set = set()
     for match in matches:
+        if (key := match.tokens) in tokens:
+            continue  # the same tokens as written: the same spelling
+        tokens.add(key)
         seen[match.evidence] = None
         if len(seen) == MAX_EVIDENCE:
             break
@@ -237,21 +284,21 @@ def _read_places(data: dict) -> tuple[tuple[Place, dict], ...]:
 
 
 def _place_terms(places):
-    """Spellings target ``("place", index, ambiguous)``; context words ``("place-context", index)``."""
+    """Spellings target ``PlaceName(place, ambiguous)``; context words ``PlaceContext(place)``."""
     for index, (_place, entry) in enumerate(places):
         for language in ("en", "tr"):
             for name in entry.get(language) or []:
-                yield Term(name, ("place", index, False), proper_noun=True)
+                yield Term(name, PlaceName(index), proper_noun=True)
         for name in entry.get("ar") or []:
-            yield Term(name, ("place", index, False))
+            yield Term(name, PlaceName(index))
         for name in entry.get("ambiguous") or []:
-            yield Term(name, ("place", index, True), proper_noun=True)
+            yield Term(name, PlaceName(index, ambiguous=True), proper_noun=True)
         for word in entry.get("context") or []:
-            yield Term(word, ("place-context", index), article=True)
+            yield Term(word, PlaceContext(index), article=True)
 
 
-def _place_tags(matches: list[Match], places: tuple[Place, ...]) -> list[Tag]:
-    """One tag per place named, its country first in the evidence.
+def _place_mentions(matches: list[Match], places: tuple[Place, ...]) -> dict[Place, list[Match]]:
+    """The mentions of each place named (its tag has its country first in the evidence).
 
     A spelling that several places share goes, at each mention, to the place with the most mentions of
     its country (country names, its other places, its context words) within ``PLACE_CONTEXT_WORDS``,
@@ -265,16 +312,16 @@ def _place_tags(matches: list[Match], places: tuple[Place, ...]) -> list[Tag]:
         if isinstance(target, Name):
             if target.kind == "country" and target.value:
                 support.setdefault(target.value, []).append(match.first)
-        elif isinstance(target, tuple) and target[0] == "place":
+        elif isinstance(target, PlaceName):
             candidates = by_span.setdefault((match.first, match.last), {})
-            if target[1] not in candidates or not target[2]:
-                candidates[target[1]] = match
-        elif isinstance(target, tuple) and target[0] == "place-context":
-            support.setdefault(target[1], []).append(match.first)
+            if target.place not in candidates or not target.ambiguous:
+                candidates[target.place] = match
+        elif isinstance(target, PlaceContext):
+            support.setdefault(target.place, []).append(match.first)
     for candidates in by_span.values():
         if len(candidates) == 1:
             [(index, match)] = candidates.items()
-            if not _place_target(match)[2]:
+            if not _place_target(match).ambiguous:
                 support.setdefault(places[index].country, []).append(match.first)
 
     support = {key: sorted(positions) for key, positions in support.items()}
@@ -292,20 +339,19 @@ def _place_tags(matches: list[Match], places: tuple[Place, ...]) -> list[Tag]:
         else:
             index = max(candidates, key=lambda i: strength(i, first))
             match = candidates[index]
-        if _place_target(match)[2] and not strength(index, first)[1]:
+        if _place_target(match).ambiguous and not strength(index, first)[1]:
             continue
         chosen.append(match)
 
     mentions: dict[Place, list[Match]] = {}
     for match in longest(chosen):
-        mentions.setdefault(places[_place_target(match)[1]], []).append(match)
-    return _by_score([_mention_tag("place", place.name, found, (f"country:{place.country}",))
-                      for place, found in mentions.items()])
+        mentions.setdefault(places[_place_target(match).place], []).append(match)
+    return mentions
 
 
-def _place_target(match: Match) -> tuple[str, int, bool]:
-    """A place hit's ``("place", index, ambiguous)`` (``_place_tags`` keeps only those in ``by_span``)."""
-    assert isinstance(match.target, tuple) and len(match.target) == 3
+def _place_target(match: Match) -> PlaceName:
+    """A place hit's target (``_place_mentions`` keeps only spellings in ``by_span``)."""
+    assert isinstance(match.target, PlaceName)
     return match.target
 
 
@@ -319,9 +365,12 @@ def _compile_taxonomy(data: dict) -> tuple[tuple[Topic, ...], list[Term]]:
     compiled_sets: set[str] = set()
 
     def term_lists(items, list_id) -> frozenset:
-        ids, inline = set(), []
+        ids: set[Hashable] = set()
+        inline: list[str] = []
         for item in items or []:
-            if isinstance(item, str) and item.startswith("@"):
+            if item == COUNTRIES_SET:
+                ids.add(COUNTRIES_SET)
+            elif isinstance(item, str) and item.startswith("@"):
                 name = item[1:]
                 if name not in sets:
                     raise ValueError(f"taxonomy: unknown set {item!r} in {list_id}")
@@ -342,7 +391,8 @@ def _compile_taxonomy(data: dict) -> tuple[tuple[Topic, ...], list[Term]]:
             Rule(weight=float(rule.get("weight", 1)),
                  terms=term_lists(rule.get("terms"), ("topic", topic_id, index, "terms")),
                  near=term_lists(rule.get("near"), ("topic", topic_id, index, "near")),
-                 window=int(rule.get("window", default_window)))
+                 window=int(rule.get("window", default_window)),
+                 cap=float(rule["cap"]) if "cap" in rule else None)
             for index, rule in enumerate(spec.get("rules") or []))
         requires = term_lists(spec.get("requires_any"), ("topic", topic_id, "requires_any"))
         topics.append(Topic(topic_id, float(spec["threshold"]), rules, requires))
@@ -350,21 +400,23 @@ def _compile_taxonomy(data: dict) -> tuple[tuple[Topic, ...], list[Term]]:
 
 
 def _topic_term(text: str, list_id) -> Term:
-    return Term(text, list_id, article=True)
+    return Term(text, list_id, article=True, inflects=True)
 
 
-def _topic_tags(matches: list[Match], topics: tuple[Topic, ...]) -> list[Tag]:
-    by_list: dict = {}
-    for match in matches:
-        by_list.setdefault(match.target, []).append(match)
+def _topic_tags(by_target: dict, topics: tuple[Topic, ...]) -> list[Tag]:
+    """The topics whose rules reach their threshold; ``by_target`` holds the text's matches by target."""
+    by_list = {**by_target, COUNTRIES_SET: [match for target, found in by_target.items() if _names_a_state(target)
+                                            for match in found]}
+    merged = _MergedLists(by_list)
     tags = []
     for topic in topics:
         if topic.requires_any and not any(by_list.get(i) for i in topic.requires_any):
             continue
         total, evidence = 0.0, []
         for rule in topic.rules:
-            mentions, fired = _mentions(rule, by_list)
-            total += rule.weight * mentions
+            mentions, fired = _mentions(rule, merged)
+            added = rule.weight * mentions
+            total += added if rule.cap is None else min(added, rule.cap)
             if rule.weight > 0:
                 evidence.extend(fired)
         if total >= topic.threshold:
@@ -373,15 +425,40 @@ def _topic_tags(matches: list[Match], topics: tuple[Topic, ...]) -> list[Tag]:
     return _by_score(tags)
 
 
-def _mentions(rule: Rule, by_list: dict) -> tuple[int, list[Match]]:
+def _names_a_state(target) -> bool:
+    """A country's name or one of its places: what ``@countries`` stands for in the taxonomy."""
+    if isinstance(target, Name):
+        return target.kind == "country" and target.value is not None
+    return isinstance(target, PlaceName)
+
+
+class _MergedLists(dict):
+    """The hits of several term lists, sorted by position, made once per combination of lists:
+    rules share their sets (``@military`` is the context of many), and a text has hundreds of hits."""
+
+    def __init__(self, by_list: dict):
+        super().__init__()
+        self.by_list = by_list
+
+    def __missing__(self, ids: frozenset) -> tuple[list[Match], list[int]]:
+        found = sorted((m for i in ids for m in self.by_list.get(i, ())), key=lambda m: m.first)
+        self[ids] = found, [m.first for m in found]
+        return self[ids]
+
+
+def _mentions(rule: Rule, merged: _MergedLists) -> tuple[int, list[Match]]:
     """How many mentions fire the rule, and the matches (term, then the word near it) that fired it.
 
     Hits within ``MENTION_WORDS`` words of the first hit of a mention belong to it: a phrase counts once.
     """
-    hits = sorted((m for i in rule.terms for m in by_list.get(i, ())), key=lambda m: m.first)
-    context = sorted((m for i in rule.near for m in by_list.get(i, ())), key=lambda m: m.first)
-    context_firsts = [m.first for m in context]
-    reach = max((m.last - m.first for m in context), default=0)
+    hits, _ = merged[rule.terms]
+    if not hits:
+        return 0, []
+    if rule.near:
+        context, context_firsts = merged[rule.near]
+        if not context:
+            return 0, []
+        reach = max(m.last - m.first for m in context)
     count, mention_start, fired = 0, None, []
     for hit in hits:
         if rule.near:

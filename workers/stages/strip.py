@@ -57,6 +57,9 @@ _BULLET = re.compile(r"^[-–•*·▪►◦]\s|^\d{1,2}[.)]\s")
 _KEYWORD_SEPARATORS = re.compile(r"[,،;؛|#•]")
 _DIGIT = re.compile(r"\d")
 _NUMBER = re.compile(r"\d+(?:st|nd|rd|th)?")
+_BYLINE_SEPARATORS = re.compile(r"\s*[/|•·]\s*")
+_YEAR_GUESS = re.compile(r"\d{4}-01-01")
+_FULL_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # "ANKARA (AA) - …" at the start of the body, "… (İLKHA)" at its end: the agency that wrote it.
 _LEADING_AGENCY = re.compile(r"^[^()]{0,60}?\((?P<agency>[^()\d]{2,30})\)\s*[-–—]")
 _TRAILING_AGENCY = re.compile(r"\((?P<agency>[^()\d]{2,30})\)\s*$")
@@ -153,6 +156,7 @@ class DateWords:
 class MarkerHit:
     rule: MarkerRule
     value: str | None
+    date: str | None = None  # the ISO date a dated byline gives besides its name
 
 
 @dataclass(frozen=True)
@@ -178,7 +182,27 @@ class Markers:
                 return hit
         if self.dates.is_date_line(line, word_count):
             return MarkerHit(DATE_LINE_RULE, line)
-        return None
+        return self._dated_byline(line)
+
+    def _dated_byline(self, line: str) -> MarkerHit | None:
+        """An agency's byline block: a name and dates between separators, each part a name or a date
+        ("Fatma Yılmaz / 20 Nisan 2026•Güncelleme: 21 Nisan 2026"); the name is the author, the first date
+        the publication date."""
+        parts = [part.strip() for part in _BYLINE_SEPARATORS.split(line) if part.strip()]
+        if len(parts) < 2:
+            return None
+        names, dates = [], []
+        for part in parts:
+            value = re.split(r"[:：]", part, maxsplit=1)[-1].strip()
+            if self.dates.is_date_line(value, _word_count(value)):
+                dates.append(value)
+            elif _is_name(part):
+                names.append(part)
+            else:
+                return None
+        if len(names) > 1 or not dates:
+            return None
+        return MarkerHit(DATED_BYLINE_RULE, names[0], self.dates.parse(dates[0], None))
 
     def with_rules(self, rules: tuple[MarkerRule, ...]) -> Markers:
         """These markers with ``rules`` tried first (a site's own rules)."""
@@ -188,6 +212,11 @@ class Markers:
 # A line that is only a date is a dateline without a label; no phrase list describes it.
 DATE_LINE_RULE = MarkerRule(id="date-line", match="only", pattern=re.compile(r"(?!)"),
                             max_words=DATE_LINE_MAX_WORDS, fills="published_at")
+
+
+# A byline block of a name and dates: no phrase names it, its shape does.
+DATED_BYLINE_RULE = MarkerRule(id="dated-byline", match="only", pattern=re.compile(r"(?!)"),
+                               max_words=BYLINE_MAX_WORDS + 2 * DATE_LINE_MAX_WORDS, fills="author")
 
 
 def load_markers(path: Path, dates_path: Path | None = None) -> Markers:
@@ -296,6 +325,13 @@ def _words_after(line: str, count: int) -> str:
     while tokens and seen < count:
         seen += _word_count(tokens.pop(0))
     return " ".join(tokens).lstrip(":：,-–—| ").strip()
+
+
+def _is_name(text: str) -> bool:
+    """A person's name by its shape: a few capitalised words and no digits."""
+    words = text.split()
+    return 2 <= len(words) <= BYLINE_MAX_WORDS and not _DIGIT.search(text) and all(
+        word[0].isupper() for word in words if word[0].isalpha())
 
 
 def _word_count(text: str) -> int:
@@ -545,6 +581,8 @@ def _metadata(doc: Document, lines: list[_Line], kept: list[_Line], removed: dic
             value = markers.dates.parse(value, doc.fetched_at) or value
         if value:
             found.setdefault(field_name, value)
+        if line.hit.date:
+            found.setdefault("published_at", line.hit.date)
     for rule, field_name in (("byline", "author"), ("site-name", "site_name")):
         named = [line.text for line in lines if removed.get(line.number) == rule]
         if named:
@@ -554,7 +592,15 @@ def _metadata(doc: Document, lines: list[_Line], kept: list[_Line], removed: dic
         agency = _LEADING_AGENCY.search(prose[0].text) or _TRAILING_AGENCY.search(prose[-1].text)
         if agency and _word_count(agency["agency"]) <= FRAGMENT_MAX_WORDS:
             found.setdefault("credit", agency["agency"].strip())
-    return {name: value for name, value in found.items() if not getattr(doc, name)}
+    return {name: value for name, value in found.items()
+            if not getattr(doc, name) or (name == "published_at" and _beats_year_guess(value, doc.published_at))}
+
+
+def _beats_year_guess(dateline: object, current: str | None) -> bool:
+    """A full date read from a dateline replaces a year-only guess: an extractor that finds only a year
+    (a copyright line, "© 2014") reports its 1 January, and a wrong date misplaces the item in its story."""
+    return bool(current and _YEAR_GUESS.fullmatch(current) and isinstance(dateline, str)
+                and _FULL_DATE.match(dateline) and dateline[:10] != current)
 
 
 def _keywords(value: str) -> list[str]:

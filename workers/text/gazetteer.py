@@ -7,9 +7,18 @@ on word boundaries, with two exceptions that the languages need:
   the article ال where the term allows it), so وتركيا, بليبيا and للجيش match while روس never
   matches inside دروس.
 * Latin: Turkish case and number suffixes may follow a term (Türklerin, Libyalılar; after an
-  apostrophe they are a separate word anyway), and so may the English plural -s.
+  apostrophe they are a separate word anyway), and so may the English plural -s, alone: an -s
+  does not start a chain of Turkish suffixes (Şam + s + un is Samsun, not Damascus). A name of
+  three letters or fewer (Şam, Rus, Çin) takes, without an apostrophe, only what a people's name
+  takes (Ruslar, Çinli): its case endings come after an apostrophe (Şam'da), so Çine is not Çin.
+* An acronym never starts right after an apostrophe inside a word: what follows it is a suffix
+  (SİVASSPOR'UN is Sivasspor + genitive, not the UN).
 
 A term ending in ``*`` matches any continuation of its last word (تدريب* → التدريبات, train* → training).
+An ``inflects`` term (the topic vocabulary) also takes the Arabic endings of number and the attached
+pronouns, so one entry covers its forms: زيارة → زيارته، زيارات، زياراتها; اتفاقية → اتفاقيتين، اتفاقيات;
+اشتباك → اشتباكات; قاعدة → قاعدتها (the ta marbuta becomes ت before an ending); and a phrase made
+definite takes the article on each word (قاعدة عسكرية → القاعدة العسكرية).
 """
 
 from __future__ import annotations
@@ -32,11 +41,25 @@ _PREPOSITIONS = ("", "ب", "ل", "ك")
 _CLITICS = frozenset(c + p for c in _CONJUNCTIONS for p in _PREPOSITIONS)
 _ARTICLE_CLITICS = _CLITICS | {c + p + ARABIC_ARTICLE for c in _CONJUNCTIONS for p in ("", "ب", "ك")} | {
     c + "لل" for c in _CONJUNCTIONS}
-# Turkish suffixes as folded (ı→i, ü→u, ş→s...), chained up to three (Libya+lı+lar+ın), plus English -s.
+# Turkish suffixes as folded (ı→i, ü→u, ş→s...), chained up to three (Libya+lı+lar+ın); English -s stands alone.
 _LATIN_SUFFIXES = frozenset(
     "lar ler li lu i u a e yi yu ya ye in un nin nun na ne ni nu da de ta te dan den tan ten nda nde ndan nden "
-    "la le yla yle ki si su s".split())
+    "la le yla yle ki si su imiz umuz miz muz iniz unuz niz nuz".split())
+_ENGLISH_PLURAL = "s"
 _MAX_SUFFIXES = 3
+_NO_PREFIX = frozenset({""})
+# Arabic endings of an inflecting term: number (plural, dual), then an attached pronoun, each optional.
+_ARABIC_PRONOUNS = ("", "ه", "ها", "هم", "هما", "نا")
+_ARABIC_NUMBERS = ("", "ات", "ان", "ين", "ون")
+_ARABIC_ENDINGS = frozenset(n + p for n in _ARABIC_NUMBERS for p in _ARABIC_PRONOUNS) - {""}
+# After a ta marbuta (folded ه), dropped to make the key's stem: ت + pronoun, the dual, or the plural.
+_TA_MARBUTA_ENDINGS = frozenset({"ت" + p for p in _ARABIC_PRONOUNS} | {"تين", "تان", "تي"}
+                                | {"ات" + p for p in _ARABIC_PRONOUNS}) - {"ت"}
+_TA_MARBUTA = "ه"
+# A short name (this many letters or fewer) takes without an apostrophe only these first suffixes.
+_SHORT_NAME_LETTERS = 3
+_PEOPLE_SUFFIXES = ("li", "lu", "lar", "ler")
+_APOSTROPHES = frozenset("'’ʼ‘`´")
 
 
 @dataclass(frozen=True)
@@ -46,12 +69,14 @@ class Term:
     ``article``: Arabic terms that may take the article ال (nouns and adjectives, not most country names).
     ``proper_noun``: names whose Latin spellings count only when capitalised in the text (all capitals for
     acronyms), so the bird "turkey" or the Turkish word "mali" (financial) are not countries. Arabic has no case.
+    ``inflects``: Arabic words that take the endings of number and pronouns (topic vocabulary, not names).
     """
 
     text: str
     target: Hashable
     article: bool = False
     proper_noun: bool = False
+    inflects: bool = False
 
     @property
     def is_prefix(self) -> bool:
@@ -82,6 +107,26 @@ class Match:
     def evidence(self) -> str:
         return self._text.evidence(self.first, self.last)
 
+    @property
+    def tokens(self) -> tuple:
+        """The tokens of the original text the match spans, as a key: the same tokens, the same evidence."""
+        return self._text.token_key(self.first, self.last)
+
+    @property
+    def written_as_name(self) -> bool:
+        """Written the way Turkish marks a proper noun: the whole word, and then a suffix after an apostrophe
+        (Mısır'ın) or a capital inside a sentence, after a word in lower case ("ve Mısır Deniz Kuvvetleri")."""
+        text = self._text
+        if self.length != text.ends[self.last] - text.starts[self.first]:
+            return False  # a longer word: Maliye (the finance ministry) is not Mali
+        if self.last + 1 in text.suffixes:
+            return True
+        if self.first == 0:
+            return False
+        before = text.token(self.first - 1)
+        letters = [ch for ch in before if ch.isalpha()]
+        return bool(letters) and letters[0].islower() and not before.endswith((".", "!", "?", ":", "؟"))
+
     def __repr__(self) -> str:
         return f"Match({self.target!r}, {self.first}..{self.last}, {self.evidence!r})"
 
@@ -96,6 +141,7 @@ class FoldedText:
     def __init__(self, text: str):
         words: list[str] = []
         sources: list = []  # per word: its token, or (token, part, parts) when the token folded to several words
+        suffixes: set[int] = set()  # words that follow an apostrophe inside their token: Turkish suffixes
         for token in text.split():
             folded = token.translate(_FOLD_TABLE)
             if " " not in folded:
@@ -104,9 +150,13 @@ class FoldedText:
                     sources.append(token)
                 continue
             parts = folded.split()
+            if _APOSTROPHES.intersection(token):
+                flags = _pieces_after_apostrophe(token)
+                if len(flags) == len(parts):
+                    suffixes.update(len(words) + k for k, flag in enumerate(flags) if flag)
             words.extend(parts)
             sources.extend((token, part, len(parts)) for part in range(len(parts)))
-        self.words, self._sources = words, sources
+        self.words, self._sources, self.suffixes = words, sources, suffixes
         self.string = " ".join(words)
         after = list(accumulate(len(word) + 1 for word in words))  # just past each word's trailing space
         self.starts: list[int] = [0, *after[:-1]] if words else []  # where each word starts in ``string``
@@ -114,6 +164,14 @@ class FoldedText:
 
     def word_at(self, position: int) -> int:
         return bisect_right(self.starts, position) - 1
+
+    def token_key(self, first: int, last: int) -> tuple:
+        return (self._sources[first],) if first == last else tuple(self._sources[first:last + 1])
+
+    def token(self, index: int) -> str:
+        """The whitespace-separated token of the original text that word ``index`` comes from."""
+        source = self._sources[index]
+        return source if isinstance(source, str) else source[0]
 
     def piece(self, index: int) -> str:
         source = self._sources[index]
@@ -133,17 +191,23 @@ class Gazetteer:
     """All terms of a vocabulary in one automaton; ``find`` returns every hit that respects word boundaries."""
 
     def __init__(self, terms: Iterable[Term]):
-        entries: dict[str, list[tuple[Term, frozenset[str], bool | None]]] = {}
+        # key → (term, prefixes allowed, acronym or not (None: no case check), key is a ta marbuta stem)
+        entries: dict[str, list[tuple[Term, frozenset[str], bool | None, bool]]] = {}
         for term in terms:
             key = term.key
             if not key:
                 continue
+            case = None if not term.proper_noun or is_arabic(key[0]) else term.is_acronym
             for variant, prefixes in _variants(key, term):
-                case = None if not term.proper_noun or is_arabic(key[0]) else term.is_acronym
-                entries.setdefault(variant, []).append((term, prefixes, case))
+                entries.setdefault(variant, []).append((term, prefixes, case, False))
+                if _takes_ta_marbuta_endings(variant, term):
+                    entries.setdefault(variant[:-1], []).append((term, prefixes, case, True))
         self._automaton = ahocorasick.Automaton()
         for key, values in entries.items():
-            self._automaton.add_word(key, (key, values))
+            # Whether any entry of the key takes a prefix inside its word: most do not, and a hit inside a
+            # word (us in "kuvvetlerimiz") is then refused before its tail is looked at.
+            takes_prefix = any(prefixes != _NO_PREFIX for _term, prefixes, _case, _stem in values)
+            self._automaton.add_word(key, (key, len(key), takes_prefix, values))
         if entries:
             self._automaton.make_automaton()
         self._empty = not entries
@@ -154,18 +218,30 @@ class Gazetteer:
             return []
         string, starts, ends, word_at = folded.string, folded.starts, folded.ends, folded.word_at
         matches = []
-        for end, (key, values) in self._automaton.iter(string):
-            start = end - len(key) + 1
+        for end, (key, length, takes_prefix, values) in self._automaton.iter(string):
+            start = end - length + 1
             first = word_at(start)
+            if start != starts[first]:
+                if not takes_prefix:
+                    continue
+                prefix = string[starts[first]:start]
+            else:
+                prefix = ""
             last = first if end < ends[first] else word_at(end)
-            prefix = string[starts[first]:start] if start != starts[first] else ""
             tail = string[end + 1:ends[last]]
-            for term, prefixes, acronym in values:
-                if prefix not in prefixes or (tail and not _tail_allowed(tail, term, key)):
+            for term, prefixes, acronym, stem in values:
+                if prefix not in prefixes:
+                    continue
+                if stem:
+                    if tail not in _TA_MARBUTA_ENDINGS:
+                        continue
+                elif tail and not _tail_allowed(tail, term, key):
                     continue
                 if acronym is not None and not _capitalised(folded.piece(first), len(key.split(" ", 1)[0]), acronym):
                     continue
-                matches.append(Match(term.target, first, last, len(key), folded))
+                if acronym and first in folded.suffixes:
+                    continue
+                matches.append(Match(term.target, first, last, length, folded))
         return matches
 
 
@@ -189,18 +265,34 @@ def is_arabic(ch: str) -> bool:
 def _variants(key: str, term: Term) -> list[tuple[str, frozenset[str]]]:
     """The automaton keys of a term and the prefixes each may carry inside its first word."""
     if not is_arabic(key[0]):
-        return [(key, frozenset({""}))]
+        return [(key, _NO_PREFIX)]
     if key.startswith(ARABIC_ARTICLE):
         # ل + الجيش is written للجيش: index that spelling too, with only و/ف in front of it.
         return [(key, _CLITICS), ("ل" + key[1:], frozenset(_CONJUNCTIONS))]
-    return [(key, _ARTICLE_CLITICS if term.article else _CLITICS)]
+    variants = [(key, _ARTICLE_CLITICS if term.article else _CLITICS)]
+    words = key.split(" ")
+    if term.inflects and len(words) > 1:
+        # Made definite, an Arabic phrase takes the article on every word: قاعدة عسكرية → القاعدة العسكرية.
+        definite = " ".join([words[0], *(w if w.startswith(ARABIC_ARTICLE) else ARABIC_ARTICLE + w for w in words[1:])])
+        if definite != key:
+            variants.append((definite, _ARTICLE_CLITICS))
+    return variants
+
+
+def _takes_ta_marbuta_endings(key: str, term: Term) -> bool:
+    return term.inflects and not term.is_prefix and len(key) > 3 and key.endswith(_TA_MARBUTA) and is_arabic(key[-2])
 
 
 def _tail_allowed(tail: str, term: Term, key: str) -> bool:
     """Whether the non-empty ``tail`` (the rest of the last word after the term) may follow it."""
     if term.is_prefix:
         return True
-    return not is_arabic(key[-1]) and _is_suffix_chain(tail, _MAX_SUFFIXES)
+    if is_arabic(key[-1]):
+        # After a final ي the plural ات makes another word: الدوري (the league), الدوريات (patrols).
+        return term.inflects and tail in _ARABIC_ENDINGS and not (key.endswith("ي") and tail.startswith("ات"))
+    if term.proper_noun and len(key) <= _SHORT_NAME_LETTERS and not tail.startswith(_PEOPLE_SUFFIXES):
+        return False
+    return tail == _ENGLISH_PLURAL or _is_suffix_chain(tail, _MAX_SUFFIXES)
 
 
 @lru_cache(maxsize=4096)
@@ -224,6 +316,22 @@ def _capitalised(piece: str, length: int, acronym: bool) -> bool:
         if ch.isalpha():
             return ch.isupper()
     return piece[:1].isdigit()
+
+
+@lru_cache(maxsize=1024)
+def _pieces_after_apostrophe(token: str) -> tuple[bool, ...]:
+    """For each piece of ``token`` between punctuation, whether an apostrophe comes right before it."""
+    flags: list[bool] = []
+    in_piece = apostrophe = False
+    for ch in token:
+        if unicodedata.category(ch)[0] in "PSZC":
+            in_piece = False
+            apostrophe = apostrophe or ch in _APOSTROPHES
+        elif not in_piece:
+            in_piece = True
+            flags.append(apostrophe and bool(flags))
+            apostrophe = False
+    return tuple(flags)
 
 
 @lru_cache(maxsize=8192)
