@@ -196,7 +196,7 @@ class MirsadRun:
         self.kind, self.process_workers = kind, process_workers
         self.log = Path(tempfile.gettempdir()) / f"mirsad-peer-{kind}.log"
 
-    def __enter__(self) -> "MirsadRun":
+    def __enter__(self) -> MirsadRun:
         redis.Redis.from_url(REDIS_URL).flushdb()
         self._database = fresh_database(self.kind)
         self.database_url = self._database.__enter__()

@@ -195,7 +195,7 @@ def test_forty_urls_on_one_host_across_two_workers_never_exceed_its_rate(fetch_w
         assert {r.state for r in records.values()} == {"fetched"}, {r.url: r.last_error for r in records.values()}
         arrivals = sorted(request.at for request in site.access_log)
     assert len(arrivals) == 41  # robots.txt once, each page once
-    gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:])]
+    gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:], strict=False)]
     assert gaps[0] < 0.25  # robots.txt and the first page: one visit on one turn
     assert min(gaps[1:]) >= 0.25 - TOLERANCE, sorted(gaps[1:])[:5]
     with session_scope(database_url) as session:  # waiting for the host cost no attempt
