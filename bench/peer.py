@@ -17,7 +17,7 @@ Each round, side by side:
 Then, on the idle stack, single pages (new hosts, so each is a first contact with robots.txt) are
 pushed one at a time with ``workers.runtime.push.push`` and their push→stored latency recorded.
 Prints pages/s for both, the ratio, p50/p95 push→stored and the idle single-page p50; rounds are
-interleaved (this machine's speed drifts) and medians reported. The stacks' logs go to
+interleaved with trafilatura's (this machine's speed drifts) and medians reported. The stacks' logs go to
 ``$TMPDIR/mirsad-peer-*.log``, with the mean "ok in N ms" of each stage printed from them.
 """
 
@@ -215,12 +215,28 @@ class MirsadRun:
             raise SystemExit(f"a URL was not accepted: {urls[ids.index(None)]}")
         return ids  # type: ignore[return-value]
 
-    def batch(self, urls: list[str]) -> tuple[float, list[float], dict[str, int]]:
-        """Seconds from the first push to the last final state, each URL's push→final, final states."""
+    def written(self) -> int:
+        """Bytes written for the stack: on SQLite what its processes caused to be written to storage
+        (``/proc/PID/io``), on PostgreSQL the server's WAL (``pg_stat_wal``: the whole server's, so
+        other users of it count too)."""
+        if self.kind == "postgresql":
+            with psycopg.connect(PG_ADMIN) as admin:
+                return int(admin.execute("SELECT wal_bytes FROM pg_stat_wal").fetchone()[0])
+        total = 0
+        for process in self.stack.processes.values():
+            with contextlib.suppress(OSError):
+                fields = dict(line.split(": ") for line in Path(f"/proc/{process.pid}/io").read_text().splitlines())
+                total += int(fields["write_bytes"])
+        return total
+
+    def batch(self, urls: list[str]) -> tuple[float, list[float], dict[str, int], float]:
+        """Seconds from the first push to the last final state, each URL's push→final, final states,
+        and the bytes the stack wrote per URL meanwhile."""
+        before = self.written()
         ids = self.push_all(urls)
         wait_final(self.database_url, ids, self.stack)
         spans, whole, states = latencies(self.database_url, ids)
-        return whole, spans, states
+        return whole, spans, states, (self.written() - before) / len(ids)
 
     def single(self, url: str) -> float:
         ids = self.push_all([url])
@@ -235,7 +251,7 @@ class MirsadRun:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per database; medians are reported")
     parser.add_argument("--databases", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     parser.add_argument("--process-workers", type=int, default=None,
                         help="MIRSAD_PROCESS_CONCURRENCY for the stack (default: the stack's own, the cores)")
@@ -245,35 +261,35 @@ def main() -> int:
     kinds = [k.strip() for k in args.databases.split(",") if k.strip()]
     count = len(list((BENCH / "html").glob("*.html.gz")))
     hosts = [f"127.0.{(n + 2) // 256}.{(n + 2) % 256}" for n in range(count)]
-    idle_hosts = [f"127.0.9.{n + 1}" for n in range(args.idle * args.rounds + 1)]
+    idle_hosts = [f"127.0.9.{n + 1}" for n in range(args.idle * args.rounds * len(kinds) + 1)]
     peer: list[float] = []
     whole: dict[str, list[float]] = defaultdict(list)
     spans: dict[str, list[float]] = defaultdict(list)
     idle: dict[str, list[float]] = defaultdict(list)
+    written: dict[str, list[float]] = defaultdict(list)
     states: dict[str, dict[str, int]] = {}
     means: dict[str, dict[str, float]] = {}
-    with serving(hosts + idle_hosts) as bases, contextlib.ExitStack() as stacks:
-        runs = {kind: stacks.enter_context(MirsadRun(kind, args.process_workers)) for kind in kinds}
-        warm = [bases[h] for h in idle_hosts[:1]]
-        for kind, run in runs.items():  # workers up and models loaded before any clock starts
-            run.batch(page_urls(warm, f"warm-{kind}"))
+    with serving(hosts + idle_hosts) as bases:
         idle_bases = iter(bases[h] for h in idle_hosts[1:])
-        for number in range(args.rounds):
-            tag = f"{uuid.uuid4().hex[:6]}-{number}"
-            urls = page_urls([bases[h] for h in hosts], tag)
-            if not args.skip_peer:
-                peer.append(run_trafilatura(urls))
-            for kind, run in runs.items():
-                seconds, round_spans, states[kind] = run.batch(urls)
-                whole[kind].append(seconds)
-                spans[kind] += round_spans
-                time.sleep(2.0)  # let the stack go idle: the last acks, the reconciler's look
-                for n in range(args.idle):
-                    idle[kind].append(run.single(page_urls([next(idle_bases)], tag, first_page=n)[0]))
-            line = ", ".join(f"{kind} {count / whole[kind][-1]:.1f}" for kind in kinds)
-            print(f"round {number + 1}: " + (f"trafilatura CLI {count / peer[-1]:.1f} pages/s, " if peer else "")
-                  + f"Mirsad {line} pages/s", file=sys.stderr, flush=True)
-        means = {kind: stage_means(run.log) for kind, run in runs.items()}
+        for kind in kinds:  # one stack at a time: they share the broker's database
+            with MirsadRun(kind, args.process_workers) as run:
+                run.batch(page_urls([bases[idle_hosts[0]]], f"warm-{kind}"))  # workers up, models loaded
+                for number in range(args.rounds):
+                    tag = f"{uuid.uuid4().hex[:6]}-{number}"
+                    urls = page_urls([bases[h] for h in hosts], tag)
+                    if not args.skip_peer:
+                        peer.append(run_trafilatura(urls))
+                    seconds, round_spans, states[kind], per_url = run.batch(urls)
+                    whole[kind].append(seconds)
+                    written[kind].append(per_url)
+                    spans[kind] += round_spans
+                    time.sleep(2.0)  # let the stack go idle: the last acks, the reconciler's look
+                    for n in range(args.idle):
+                        idle[kind].append(run.single(page_urls([next(idle_bases)], tag, first_page=n)[0]))
+                    print(f"{kind} round {number + 1}: "
+                          + (f"trafilatura CLI {count / peer[-1]:.1f} pages/s, " if not args.skip_peer else "")
+                          + f"Mirsad {count / seconds:.1f} pages/s", file=sys.stderr, flush=True)
+            means[kind] = stage_means(run.log)
     print(f"{count} pages from {count} loopback hosts, {args.rounds} rounds, {os.cpu_count()} cores (medians)")
     peer_rate = count / statistics.median(peer) if peer else None
     if peer_rate:
@@ -285,7 +301,8 @@ def main() -> int:
               f"push→final p50 {statistics.median(spans[kind]):.2f}s p95 {percentile(spans[kind], 0.95):.2f}s  "
               f"idle single page p50 {statistics.median(idle[kind]) * 1000:.0f} ms "
               f"(p95 {percentile(idle[kind], 0.95) * 1000:.0f} ms)  final states {states[kind]}")
-        print("    stage means (ok in N ms): " + ", ".join(f"{s} {ms:.0f}" for s, ms in means[kind].items()))
+        print(f"    written: {statistics.median(written[kind]) / 1024:.0f} KiB per page; "
+              "stage means (ok in N ms): " + ", ".join(f"{s} {ms:.0f}" for s, ms in means[kind].items()))
     return 0
 
 
