@@ -229,14 +229,24 @@ class MirsadRun:
                 total += int(fields["write_bytes"])
         return total
 
-    def batch(self, urls: list[str]) -> tuple[float, list[float], dict[str, int], float]:
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by each kind of service (fetch-worker, process-worker, beat)."""
+        used: dict[str, float] = defaultdict(float)
+        for name, process in self.stack.processes.items():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                used[name.rstrip("-0123456789")] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return used
+
+    def batch(self, urls: list[str]) -> tuple[float, list[float], dict[str, int], float, dict[str, float]]:
         """Seconds from the first push to the last final state, each URL's push→final, final states,
-        and the bytes the stack wrote per URL meanwhile."""
-        before = self.written()
+        the bytes the stack wrote per URL meanwhile and the CPU ms per URL of each kind of service."""
+        before, cpu_before = self.written(), self.cpu()
         ids = self.push_all(urls)
         wait_final(self.database_url, ids, self.stack)
         spans, whole, states = latencies(self.database_url, ids)
-        return whole, spans, states, (self.written() - before) / len(ids)
+        cpu = {name: (seconds - cpu_before.get(name, 0.0)) * 1000 / len(ids) for name, seconds in self.cpu().items()}
+        return whole, spans, states, (self.written() - before) / len(ids), cpu
 
     def single(self, url: str) -> float:
         ids = self.push_all([url])
@@ -267,6 +277,7 @@ def main() -> int:
     spans: dict[str, list[float]] = defaultdict(list)
     idle: dict[str, list[float]] = defaultdict(list)
     written: dict[str, list[float]] = defaultdict(list)
+    cpu: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     states: dict[str, dict[str, int]] = {}
     means: dict[str, dict[str, float]] = {}
     with serving(hosts + idle_hosts) as bases:
@@ -279,7 +290,9 @@ def main() -> int:
                     urls = page_urls([bases[h] for h in hosts], tag)
                     if not args.skip_peer:
                         peer.append(run_trafilatura(urls))
-                    seconds, round_spans, states[kind], per_url = run.batch(urls)
+                    seconds, round_spans, states[kind], per_url, cpu_ms = run.batch(urls)
+                    for name, ms in cpu_ms.items():
+                        cpu[kind][name].append(ms)
                     whole[kind].append(seconds)
                     written[kind].append(per_url)
                     spans[kind] += round_spans
@@ -301,6 +314,8 @@ def main() -> int:
               f"push→final p50 {statistics.median(spans[kind]):.2f}s p95 {percentile(spans[kind], 0.95):.2f}s  "
               f"idle single page p50 {statistics.median(idle[kind]) * 1000:.0f} ms "
               f"(p95 {percentile(idle[kind], 0.95) * 1000:.0f} ms)  final states {states[kind]}")
+        print("    CPU per page: " + ", ".join(f"{name} {statistics.median(ms):.0f} ms"
+                                            for name, ms in cpu[kind].items()))
         print(f"    written: {statistics.median(written[kind]) / 1024:.0f} KiB per page; "
               "stage means (ok in N ms): " + ", ".join(f"{s} {ms:.0f}" for s, ms in means[kind].items()))
     return 0
