@@ -221,7 +221,8 @@ class MirsadRun:
         other users of it count too)."""
         if self.kind == "postgresql":
             with psycopg.connect(PG_ADMIN) as admin:
-                return int(admin.execute("SELECT wal_bytes FROM pg_stat_wal").fetchone()[0])
+                row = admin.execute("SELECT wal_bytes FROM pg_stat_wal").fetchone()
+                return int(row[0]) if row else 0
         total = 0
         for process in self.stack.processes.values():
             with contextlib.suppress(OSError):
