@@ -69,9 +69,9 @@ def test_a_host_gives_one_turn_per_interval_and_other_hosts_are_independent(site
 
 def test_the_crawl_delay_of_robots_txt_becomes_the_hosts_interval(site):
     site.put("/robots.txt", "User-agent: *\nCrawl-delay: 2\n", "text/plain")
-    rules, read_now = politeness.robots_rules(site.url("/a"), SETTINGS, take=lambda: None)
+    rules, read_now = politeness.robots_rules(site.url("/a"), SETTINGS)
     assert read_now and rules.crawl_delay(SETTINGS.user_agent) == 2
-    assert politeness.robots_rules(site.url("/b"), SETTINGS, take=lambda: None)[1] is False  # cached
+    assert politeness.robots_rules(site.url("/b"), SETTINGS)[1] is False  # cached
     time.sleep(ready_in(site.url("/a"), SETTINGS))
     assert politeness.take_turn(site.url("/a"), SETTINGS) == 0.0
     with politeness.observing(site.url("/a"), SETTINGS):
@@ -106,11 +106,8 @@ def test_a_host_that_keeps_failing_is_paused_and_a_success_ends_the_run(site):
 def test_a_busy_host_is_not_asked_and_the_caller_learns_how_long_to_wait(site):
     fetch_fn = politeness.polite_fetch_fn(SETTINGS)
     serve_article(site, "/a")
-    with pytest.raises(HostNotReady) as busy:  # robots.txt (404: no rules) took the turn
-        fetch_fn(site.url("/a"), {})
-    assert 0 < busy.value.retry_after <= 0.5 and [request.path for request in site.log] == ["/robots.txt"]
-    time.sleep(busy.value.retry_after)
-    assert fetch_fn(site.url("/a"), {}).status == 200
+    assert fetch_fn(site.url("/a"), {}).status == 200  # robots.txt (404: no rules), then the page, on one turn
+    assert [request.path for request in site.log] == ["/robots.txt", "/a"]
     with pytest.raises(HostNotReady) as busy:
         fetch_fn(site.url("/a"), {})
     assert 0 < busy.value.retry_after <= 0.5 and len(site.log) == 2
@@ -128,13 +125,24 @@ def test_a_url_robots_txt_disallows_is_refused_without_a_request(site):
     assert [request.path for request in site.log] == ["/robots.txt"]
 
 
-def test_a_page_read_after_robots_txt_waits_for_the_next_turn(site):
+def test_first_contact_reads_robots_txt_and_the_page_on_one_turn_and_the_interval_follows(site):
     url = serve_article(site, "/a")
     assert politeness.take_turn(url, SETTINGS) == 0.0  # what the fetch task's gate does
+    started = time.monotonic()
     politeness.fetch_page(url, SETTINGS)
-    robots, page = site.access_log
-    assert (robots.path, page.path) == ("/robots.txt", "/a")
-    assert page.at - robots.at >= SETTINGS.host_interval - TOLERANCE
+    assert time.monotonic() - started < SETTINGS.host_interval  # no sleep in the fetch thread
+    assert [request.path for request in site.access_log] == ["/robots.txt", "/a"]
+    assert 0.4 < politeness.take_turn(url, SETTINGS) <= 0.5  # the next request waits an interval after the page
+
+
+def test_a_crawl_delay_read_on_first_contact_sends_the_page_to_the_next_turn(site):
+    site.put("/robots.txt", "User-agent: *\nCrawl-delay: 2\n", "text/plain")
+    url = serve_article(site, "/a")
+    assert politeness.take_turn(url, SETTINGS) == 0.0
+    with pytest.raises(HostNotReady) as busy:
+        politeness.fetch_page(url, SETTINGS)
+    assert busy.value.retry_after == 2 and [request.path for request in site.access_log] == ["/robots.txt"]
+    assert 1.9 < politeness.take_turn(url, SETTINGS) <= 2.0
 
 
 # -- real workers --------------------------------------------------------------------------------------------
@@ -194,7 +202,8 @@ def test_forty_urls_on_one_host_across_two_workers_never_exceed_its_rate(fetch_w
         arrivals = sorted(request.at for request in site.access_log)
     assert len(arrivals) == 41  # robots.txt once, each page once
     gaps = [later - earlier for earlier, later in pairwise(arrivals)]
-    assert min(gaps) >= 0.25 - TOLERANCE, sorted(gaps)[:5]
+    assert gaps[0] < 0.25  # robots.txt and the first page: one visit on one turn
+    assert min(gaps[1:]) >= 0.25 - TOLERANCE, sorted(gaps[1:])[:5]
     with session_scope(database_url) as session:  # waiting for the host cost no attempt
         details = session.scalars(select(UrlEvent.detail).where(UrlEvent.url_id.in_(ids))).all()
     assert not any((detail or "").startswith("retry") for detail in details)

@@ -19,6 +19,10 @@ Why it is written this way:
   instead of being retried in a tight loop by every URL queued for it.
 - robots.txt (protego, which reads Crawl-delay) is read once per host and cached in Redis for
   ``ROBOTS_TTL``; a 4xx means no rules. A URL it disallows fails permanently with the reason.
+  On first contact robots.txt and the page are one visit on one turn, back to back: sleeping an
+  interval in a fetch thread between them made every new host cost a whole interval (a request
+  not made), and the issue's peer, trafilatura's CLI, does not read robots.txt at all. Only a
+  Crawl-delay longer than our interval, just read, sends the page to wait for the next turn.
 
 A host is the URL's ``host[:port]``: robots.txt belongs to that origin, and local test servers
 on one address with different ports are different sites.
@@ -29,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -57,7 +61,7 @@ MAX_RETRY_AFTER = 3600.0  # longest Retry-After honoured as a pause of the whole
 PAUSE_AFTER_FAILURES = 10  # failed requests in a row (timeouts, refused connections, 5xx, 429)…
 PAUSE_FOR = 300  # …pause the host this many seconds
 MAX_REQUEUE_DELAY = 5.0  # a task waiting for its host comes back at least this often
-MAX_INLINE_WAIT = 10.0  # longest a caller sleeps for a turn where it cannot requeue (robots.txt read first)
+MAX_INLINE_WAIT = 10.0  # longest a one-off command (mirsad discover) sleeps for a host's turn
 LONGEST_TURN_WAIT = MAX_INTERVAL * 2 + MAX_REQUEUE_DELAY  # enough for the next turn of any host that is not paused
 TURN_HELD_FOR = 5.0  # a turn taken and not given back (the worker died, the URL was done) frees the host after this
 SLOWED_STATUSES = frozenset({429, 503})
@@ -154,19 +158,18 @@ def observing(url: str, settings: Settings | None = None) -> Iterator[None]:
         _script(settings.redis_url, REQUEST_DONE)(keys=_keys(pacing_key(url)), args=[settings.host_interval])
 
 
-def robots_rules(url: str, settings: Settings, take: Callable[[], None]) -> tuple[Protego, bool]:
-    """``url``'s host's robots.txt rules, and whether they had to be read now (``take()`` is called
-    first to get the turn for that request). A new Crawl-delay becomes the host's interval."""
+def robots_rules(url: str, settings: Settings) -> tuple[Protego, bool]:
+    """``url``'s host's robots.txt rules, and whether they had to be read now. Called on a turn taken and
+    inside ``observing``: a first contact reads robots.txt and then the page on the same turn. A new
+    Crawl-delay becomes the host's interval."""
     client, host = _client(settings), pacing_key(url)
     cached = client.get(_key(host, "robots"))
     if cached is not None:
         return Protego.parse(cached if isinstance(cached, str) else cached.decode("utf-8")), False
-    take()
     bodies: list[str] = []
 
     def read(robots_url: str, headers: Mapping[str, str]) -> RawResponse:
-        with observing(robots_url, settings):
-            response = fetch_raw(robots_url, headers, settings)
+        response = fetch_raw(robots_url, headers, settings)
         bodies.append(response.body.decode(response.charset or "utf-8", "replace"))
         return response
 
@@ -184,15 +187,25 @@ def check_allowed(rules: Protego, url: str, settings: Settings) -> None:
         raise RobotsDisallowed(f"robots.txt of {pacing_key(url)} disallows {url} for {settings.user_agent!r}")
 
 
-def fetch_page(url: str, settings: Settings | None = None) -> FetchResult:
-    """The fetch stage's request, made politely. The task took the host's turn before claiming the
-    URL; when robots.txt has to be read first, that request uses the turn and the page waits for the next."""
-    settings = settings or get_settings()
-    rules, read_now = robots_rules(url, settings, take=lambda: None)
+def _first_visit(url: str, settings: Settings) -> Protego:
+    """The rules for ``url``, on a turn taken. robots.txt read now and the page are one visit on one turn
+    (a thread that sleeps an interval between them is a request not made), unless robots.txt just asked
+    for a Crawl-delay longer than our interval: then the page waits for the next turn, as HostNotReady."""
+    rules, read_now = robots_rules(url, settings)
     check_allowed(rules, url, settings)
-    if read_now:
-        wait_turn(url, settings)
+    delay = float(rules.crawl_delay(settings.user_agent) or 0) if read_now else 0.0
+    if delay > settings.host_interval:
+        raise HostNotReady(f"robots.txt of {pacing_key(url)} asks for {delay:g} s between requests",
+                           retry_after=min(delay, MAX_INTERVAL))
+    return rules
+
+
+def fetch_page(url: str, settings: Settings | None = None) -> FetchResult:
+    """The fetch stage's request, made politely on the turn the task took before claiming the URL
+    (robots.txt first when the host is new); it never sleeps for a turn."""
+    settings = settings or get_settings()
     with observing(url, settings):
+        _first_visit(url, settings)
         return fetch(url, settings)
 
 
@@ -203,14 +216,10 @@ def polite_fetch_fn(settings: Settings | None = None, *, wait_up_to: float = 0.0
     which must be read on the poll that listed them)."""
     settings = settings or get_settings()
 
-    def take(url: str) -> Callable[[], None]:
-        return lambda: wait_turn(url, settings, wait_up_to)
-
     def polite_fetch(url: str, headers: Mapping[str, str]) -> RawResponse:
-        rules, _read_now = robots_rules(url, settings, take(url))
-        check_allowed(rules, url, settings)
-        take(url)()
+        wait_turn(url, settings, wait_up_to)
         with observing(url, settings):
+            _first_visit(url, settings)
             return fetch_raw(url, headers, settings)
 
     return polite_fetch

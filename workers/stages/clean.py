@@ -47,8 +47,10 @@ def clean(html: str, url: str | None = None, fetched_at: str | None = None) -> D
     html = _with_html_root(html)
     selected = _selected_body(html, override) if override else None
     if selected is None:
+        # fast: no justext/readability fallback. On ../shared/bench/zyte_aeb (bench/extraction.py) clean+strip
+        # scored F1 0.969 with it against 0.964 without, at 29 ms a page instead of 33.
         extracted = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False,
-                                                include_tables=True, deduplicate=False)
+                                                include_tables=True, deduplicate=False, fast=True)
         if not isinstance(extracted, Extracted):  # None: nothing found (a dict comes only with as_dict=True)
             extracted = Extracted()
         text = (extracted.text or "").strip()
