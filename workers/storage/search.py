@@ -1,0 +1,254 @@
+"""Full-text search on both databases from one analyzer's tokens: same query, same items.
+
+An item's title and text go through ``workers.text.analyzer`` once, in the store step's transaction
+(``index_item``); the tokens are stored
+
+* on SQLite in the FTS5 table ``search_fts`` (columns ``surface`` and ``stems``, rowid = item id,
+  the ``ascii`` tokenizer so that FTS5 only splits at our spaces and leaves non-ASCII letters alone);
+* on PostgreSQL in ``item_search.vector``, a ``tsvector`` written as a literal (GIN-indexed): surface
+  tokens with weight A, stems with weight B and a ``~`` in front so the two never merge into one
+  lexeme (PostgreSQL keeps one weight per position).
+
+A parsed ``workers.text.query.Query`` compiles to an FTS5 MATCH string or a tsquery literal with the
+same meaning: a word matches its surface form or any of its stems, a phrase matches surface forms
+in order, a prefix matches surface forms. Relevance weighs exact forms above stems on both.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import Float, Integer, delete, insert, select, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from workers.core.urls import site_of
+from workers.text.analyzer import Token, analyze, fold_token, query_forms, word_spans
+from workers.text.query import Atom, Phrase, Query, Word
+from workers.storage.models import Item, ItemSearch
+
+FTS_TABLE = "search_fts"
+STEM_MARK = "~"  # PostgreSQL lexemes of stems start with it
+SURFACE_WEIGHT, STEM_WEIGHT = 10.0, 1.0  # SQLite bm25 column weights: an exact form counts ten stems
+PG_WEIGHTS = "{0.0, 0.0, 0.1, 1.0}"  # ts_rank's D, C, B (stems), A (surface forms)
+SNIPPET_WORDS = 30
+REINDEX_BATCH = 500
+
+Executor = Session | Connection
+
+
+@dataclass(frozen=True)
+class IndexedItem:
+    """What the index needs of an item (a plain record, so reindex and benchmarks skip the ORM)."""
+
+    id: int
+    url: str
+    title: str | None
+    text: str
+    language: str | None
+    published_at: str | None
+    stored_at: datetime
+
+
+def published_date(published_at: str | None, stored_at: datetime) -> datetime:
+    """The item's date for search: its published date in UTC (UTC when it has no zone), else when stored."""
+    try:
+        published = datetime.fromisoformat(published_at or "")
+    except ValueError:
+        return stored_at
+    return published.astimezone(timezone.utc) if published.tzinfo else published.replace(tzinfo=timezone.utc)
+
+
+def document_tokens(title: str | None, body: str, language: str | None) -> list[Token]:
+    return analyze(f"{title or ''}\n{body}", language)
+
+
+def index_item(db: Executor, item: IndexedItem) -> None:
+    """Index one item (again): its search row and its tokens, in the caller's transaction."""
+    index_items(db, [item])
+
+
+def index_items(db: Executor, items: Iterable[IndexedItem]) -> int:
+    """Index items in one batch of statements; the number indexed."""
+    batch = list(items)
+    if not batch:
+        return 0
+    postgres = _dialect(db) == "postgresql"
+    rows, fts_rows = [], []
+    for item in batch:
+        tokens = document_tokens(item.title, item.text, item.language)
+        row = {"item_id": item.id, "site": site_of(item.url), "published": published_date(item.published_at,
+                                                                                        item.stored_at)}
+        if postgres:
+            row["vector"] = _tsvector_literal(tokens)
+        else:
+            fts_rows.append({"rowid": item.id, "surface": " ".join(t.surface for t in tokens),
+                             "stems": " ".join(t.stem for t in tokens)})
+        rows.append(row)
+    ids = [item.id for item in batch]
+    db.execute(delete(ItemSearch).where(ItemSearch.item_id.in_(ids)))
+    if postgres:
+        db.execute(insert(ItemSearch), [{**row, "vector": None} for row in rows])
+        db.execute(text("UPDATE item_search SET vector = CAST(:vector AS tsvector) WHERE item_id = :item_id"),
+                   [{"item_id": row["item_id"], "vector": row["vector"]} for row in rows])
+    else:
+        db.execute(insert(ItemSearch), rows)
+        db.execute(text(f"DELETE FROM {FTS_TABLE} WHERE rowid IN ({','.join(map(str, ids))})"))
+        db.execute(text(f"INSERT INTO {FTS_TABLE} (rowid, surface, stems) VALUES (:rowid, :surface, :stems)"),
+                   fts_rows)
+    return len(batch)
+
+
+def reindex(db: Executor, batch_size: int = REINDEX_BATCH) -> int:
+    """Index every stored item afresh (migration 0005 calls it; so does ``mirsad reindex``)."""
+    count, last_id = 0, 0
+    columns = (Item.id, Item.url, Item.title, Item.text, Item.language, Item.published_at, Item.stored_at)
+    while True:
+        rows = db.execute(select(*columns).where(Item.id > last_id).order_by(Item.id).limit(batch_size)).all()
+        if not rows:
+            return count
+        count += index_items(db, [IndexedItem(*row) for row in rows])
+        last_id = rows[-1].id
+
+
+def _dialect(db: Executor) -> str:
+    return db.bind.dialect.name if isinstance(db, Session) else db.dialect.name
+
+
+# -- queries ---------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TextMatch:
+    """A query's text part compiled for one database: ``expression`` for MATCH (SQLite) or @@ (PostgreSQL)."""
+
+    dialect: str
+    expression: str
+
+    def hits(self):
+        """A subquery of (item_id, rank) for the matching items; lower rank is better on both databases."""
+        if self.dialect == "postgresql":
+            sql = text(f"SELECT item_id, -ts_rank('{PG_WEIGHTS}', vector, CAST(:tsq AS tsquery)) AS rank "
+                       "FROM item_search WHERE vector @@ CAST(:tsq AS tsquery)").bindparams(tsq=self.expression)
+        else:
+            sql = text(f"SELECT rowid AS item_id, bm25({FTS_TABLE}, {SURFACE_WEIGHT}, {STEM_WEIGHT}) AS rank "
+                       f"FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :fts").bindparams(fts=self.expression)
+        return sql.columns(item_id=Integer, rank=Float).subquery("hits")
+
+
+def compile_text(query: Query, dialect: str, language: str | None = None) -> TextMatch | None:
+    """The text part of ``query`` for ``dialect``; None when it has no words (filters only) or none survive."""
+    positive, negative = [], []
+    for clause in query.clauses:
+        alternatives = [compiled for atom in clause.alternatives
+                        if (compiled := _compile_atom(atom, dialect, language)) is not None]
+        if not alternatives:
+            continue
+        expression = alternatives[0] if len(alternatives) == 1 else "(" + (
+            " | " if dialect == "postgresql" else " OR ").join(alternatives) + ")"
+        (negative if clause.negated else positive).append(expression)
+    if not positive:
+        return None
+    if dialect == "postgresql":
+        return TextMatch(dialect, " & ".join(positive + [f"!{n}" for n in negative]))
+    return TextMatch(dialect, " AND ".join(positive) + "".join(f" NOT {n}" for n in negative))
+
+
+def _compile_atom(atom: Atom, dialect: str, language: str | None) -> str | None:
+    postgres = dialect == "postgresql"
+    if isinstance(atom, Word) and atom.prefix:
+        prefix = fold_token(atom.text)
+        if not prefix:
+            return None
+        return f"{_pg_lexeme(prefix)}:*" if postgres else f"(surface : {_fts_string(prefix)} *)"
+    words = atom.words if isinstance(atom, Phrase) else (atom.text,)
+    forms = [form for word in words for form in query_forms(word, language)]
+    if not forms:
+        return None
+    if len(forms) > 1:  # a phrase: surface forms in order
+        if postgres:
+            return "(" + " <-> ".join(_pg_lexeme(surface) for surface, _stems in forms) + ")"
+        return f"(surface : {_fts_string(' '.join(surface for surface, _stems in forms))})"
+    surface, stems = forms[0]
+    if isinstance(atom, Phrase):  # a one-word phrase: the exact form only
+        return _pg_lexeme(surface) if postgres else f"(surface : {_fts_string(surface)})"
+    if postgres:
+        return "(" + " | ".join([_pg_lexeme(surface), *(_pg_lexeme(STEM_MARK + s) for s in sorted(stems))]) + ")"
+    return "(" + " OR ".join([f"surface : {_fts_string(surface)}",
+                              *(f"stems : {_fts_string(s)}" for s in sorted(stems))]) + ")"
+
+
+def _fts_string(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
+
+
+def _pg_lexeme(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _tsvector_literal(tokens: list[Token]) -> str:
+    """Surface forms (weight A) and marked stems (weight B) at each word's position (1-based, capped)."""
+    positions: dict[str, list[str]] = {}
+    for token in tokens:
+        position = min(token.position + 1, 16383)  # PostgreSQL's largest position
+        positions.setdefault(token.surface, []).append(f"{position}A")
+        positions.setdefault(STEM_MARK + token.stem, []).append(f"{position}B")
+    # A tsvector keeps at most 256 positions per lexeme; the first ones are what phrases need most.
+    return " ".join(f"{_pg_lexeme(lexeme)}:{','.join(spots[:256])}" for lexeme, spots in positions.items())
+
+
+# -- snippets --------------------------------------------------------------------------------------------------
+
+def snippet(body: str, query: Query, language: str | None = None, words: int = SNIPPET_WORDS) -> str:
+    """A piece of ``body`` around the first match, HTML-escaped, each matched word in ``<mark>…</mark>``.
+
+    Words are matched as the index matches them (surface form, stem, or prefix); without a match
+    (the hit was in the title) it is the beginning of the text.
+    """
+    surfaces, stems, prefixes = _match_terms(query, language)
+    spans = word_spans(body)
+    marked = [i for i, (start, end) in enumerate(spans)
+              if _matches(body[start:end], language, surfaces, stems, prefixes)]
+    first = max(0, (marked[0] if marked else 0) - words // 3)
+    chosen = spans[first:first + words]
+    if not chosen:
+        return ""
+    marked_set = set(marked)
+    parts = ["…" if first > 0 else ""]
+    cursor = chosen[0][0]
+    for index, (start, end) in enumerate(chosen, start=first):
+        parts.append(html.escape(body[cursor:start]))
+        word = html.escape(body[start:end])
+        parts.append(f"<mark>{word}</mark>" if index in marked_set else word)
+        cursor = end
+    if first + words < len(spans):
+        parts.append("…")
+    return re.sub(r"\s+", " ", "".join(parts)).strip()
+
+
+def _match_terms(query: Query, language: str | None) -> tuple[set[str], set[str], list[str]]:
+    surfaces: set[str] = set()
+    stems: set[str] = set()
+    prefixes: list[str] = []
+    for clause in query.clauses:
+        if clause.negated:
+            continue
+        for atom in clause.alternatives:
+            if isinstance(atom, Word) and atom.prefix:
+                prefixes.append(fold_token(atom.text))
+                continue
+            words = atom.words if isinstance(atom, Phrase) else (atom.text,)
+            for word in words:
+                for surface, word_stems in query_forms(word, language):
+                    surfaces.add(surface)
+                    if isinstance(atom, Word):
+                        stems.update(word_stems)
+    return surfaces, stems, [p for p in prefixes if p]
+
+
+def _matches(word: str, language: str | None, surfaces: set[str], stems: set[str], prefixes: list[str]) -> bool:
+    return any(t.surface in surfaces or t.stem in stems or any(t.surface.startswith(p) for p in prefixes)
+               for t in analyze(word, language))
