@@ -33,7 +33,7 @@ import pytest  # noqa: E402
 import redis  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
-from tests.stack_helpers import FAST_RECOVERY  # noqa: E402
+from tests.stack_helpers import FAST_RECOVERY, free_port  # noqa: E402
 from workers.core.settings import PROJECT_ROOT  # noqa: E402
 from workers.runtime.stack import Stack  # noqa: E402
 from workers.storage.db import forget_engines, get_engine, migrate  # noqa: E402
@@ -105,7 +105,8 @@ def stack(request, tmp_path_factory):
         database_url = PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{name}"
     migrate(database_url)
     redis.Redis.from_url(os.environ["MIRSAD_REDIS_URL"]).flushdb()
-    env = {**FAST_RECOVERY, "MIRSAD_DATABASE_URL": database_url}
+    # The stack's API on a port of its own: stacks of other test runs on this machine may be up at once.
+    env = {**FAST_RECOVERY, "MIRSAD_DATABASE_URL": database_url, "MIRSAD_API_PORT": str(free_port())}
     log_path = tmp_path_factory.mktemp("logs") / f"stack-{request.param}.log"
     with open(log_path, "ab") as log_file:
         running = Stack(env=env, log_file=log_file).start()

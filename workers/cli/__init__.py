@@ -23,6 +23,9 @@ from rich.text import Text
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import selectinload
 
+from workers.cli import api as api_command
+from workers.cli import reindex as reindex_command
+from workers.cli import tokens as tokens_command
 from workers.core.errors import MirsadError
 from workers.core.settings import PROJECT_ROOT, get_settings
 from workers.core.topology import FINAL_STATES, PushVerdict, UrlState
@@ -148,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     settings = command("settings", cmd_settings, "Print every MIRSAD_* setting with its value and meaning.")
     settings.add_argument("--markdown", action="store_true", help="as a Markdown table (for the README)")
+    api_command.register(commands)
+    tokens_command.register(commands)
+    reindex_command.register(commands)
     return parser
 
 
@@ -579,6 +585,7 @@ def cmd_demo(args) -> int:
     pages_dir = PROJECT_ROOT / "seeds" / "pages"
     pages = sorted(p.name for p in pages_dir.glob("*.html"))
     os.environ.setdefault("MIRSAD_ALLOW_PRIVATE_HOSTS", "127.0.0.0/8")  # the sample pages are served locally
+    os.environ.setdefault("MIRSAD_API_OPEN_READ", "1")  # the demo's API answers reads without a token
     get_settings.cache_clear()
     settings = get_settings()
     migrate()
