@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from workers.core.urls import site_of
-from workers.text.analyzer import Token, analyze, fold_token, query_forms, word_spans
+from workers.text.analyzer import Token, analyze, fold_token, prefix_stem, query_forms, word_spans
 from workers.text.query import Atom, Phrase, Query, Word
 from workers.storage.models import Item, ItemSearch
 
@@ -158,27 +158,56 @@ def compile_text(query: Query, dialect: str, language: str | None = None) -> Tex
 
 
 def _compile_atom(atom: Atom, dialect: str, language: str | None) -> str | None:
-    postgres = dialect == "postgresql"
+    """One word, prefix or phrase as a boolean expression of ``dialect``.
+
+    A word: its surface form or any of its stems. A prefix: the start of a surface form or of a stem
+    (Arabic clitics stripped, so عسكر* finds العسكرية). A phrase of several words: the surface forms
+    in order, or the stems in order (للتعاون الدفاعي is the phrase "التعاون الدفاعي"); quoting one word
+    asks for that exact form.
+    """
     if isinstance(atom, Word) and atom.prefix:
-        prefix = fold_token(atom.text)
-        if not prefix:
+        surface, stem = fold_token(atom.text), prefix_stem(atom.text)
+        if not surface:
             return None
-        return f"{_pg_lexeme(prefix)}:*" if postgres else f"(surface : {_fts_string(prefix)} *)"
+        return _either(dialect, [_term(dialect, "surface", surface, prefix=True),
+                                 _term(dialect, "stems", stem, prefix=True)])
     words = atom.words if isinstance(atom, Phrase) else (atom.text,)
     forms = [form for word in words for form in query_forms(word, language)]
     if not forms:
         return None
-    if len(forms) > 1:  # a phrase: surface forms in order
-        if postgres:
-            return "(" + " <-> ".join(_pg_lexeme(surface) for surface, _stems in forms) + ")"
-        return f"(surface : {_fts_string(' '.join(surface for surface, _stems in forms))})"
+    if len(forms) > 1:
+        return _either(dialect, [_phrase(dialect, "surface", [surface for surface, _ in forms]),
+                                 *(_phrase(dialect, "stems", list(stems)) for stems in _stem_sequences(forms))])
     surface, stems = forms[0]
-    if isinstance(atom, Phrase):  # a one-word phrase: the exact form only
-        return _pg_lexeme(surface) if postgres else f"(surface : {_fts_string(surface)})"
-    if postgres:
-        return "(" + " | ".join([_pg_lexeme(surface), *(_pg_lexeme(STEM_MARK + s) for s in sorted(stems))]) + ")"
-    return "(" + " OR ".join([f"surface : {_fts_string(surface)}",
-                              *(f"stems : {_fts_string(s)}" for s in sorted(stems))]) + ")"
+    if isinstance(atom, Phrase):
+        return _term(dialect, "surface", surface)
+    return _either(dialect, [_term(dialect, "surface", surface), *(_term(dialect, "stems", s) for s in stems)])
+
+
+def _stem_sequences(forms: list[tuple[str, tuple[str, ...]]]) -> list[tuple[str, ...]]:
+    """The phrase's stems in order, once per stemmer (a Latin phrase of unknown language: Turkish and English)."""
+    width = max(len(stems) for _, stems in forms)
+    return list(dict.fromkeys(tuple(stems[min(i, len(stems) - 1)] for _, stems in forms) for i in range(width)))
+
+
+def _either(dialect: str, expressions: list[str]) -> str:
+    unique = list(dict.fromkeys(expressions))
+    if len(unique) == 1:
+        return unique[0]
+    return "(" + (" | " if dialect == "postgresql" else " OR ").join(unique) + ")"
+
+
+def _term(dialect: str, column: str, token: str, prefix: bool = False) -> str:
+    if dialect == "postgresql":
+        lexeme = _pg_lexeme(STEM_MARK + token if column == "stems" else token)
+        return f"{lexeme}:*" if prefix else lexeme
+    return f"{column} : {_fts_string(token)}{' *' if prefix else ''}"
+
+
+def _phrase(dialect: str, column: str, tokens: list[str]) -> str:
+    if dialect == "postgresql":
+        return "(" + " <-> ".join(_pg_lexeme(STEM_MARK + t if column == "stems" else t) for t in tokens) + ")"
+    return f"{column} : {_fts_string(' '.join(tokens))}"
 
 
 def _fts_string(value: str) -> str:
@@ -238,17 +267,17 @@ def _match_terms(query: Query, language: str | None) -> tuple[set[str], set[str]
             continue
         for atom in clause.alternatives:
             if isinstance(atom, Word) and atom.prefix:
-                prefixes.append(fold_token(atom.text))
+                prefixes += [fold_token(atom.text), prefix_stem(atom.text)]
                 continue
             words = atom.words if isinstance(atom, Phrase) else (atom.text,)
             for word in words:
                 for surface, word_stems in query_forms(word, language):
                     surfaces.add(surface)
-                    if isinstance(atom, Word):
+                    if isinstance(atom, Word) or len(words) > 1:
                         stems.update(word_stems)
     return surfaces, stems, [p for p in prefixes if p]
 
 
 def _matches(word: str, language: str | None, surfaces: set[str], stems: set[str], prefixes: list[str]) -> bool:
-    return any(t.surface in surfaces or t.stem in stems or any(t.surface.startswith(p) for p in prefixes)
-               for t in analyze(word, language))
+    return any(t.surface in surfaces or t.stem in stems
+               or any(t.surface.startswith(p) or t.stem.startswith(p) for p in prefixes) for t in analyze(word, language))

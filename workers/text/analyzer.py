@@ -66,25 +66,28 @@ def word_spans(text: str) -> list[tuple[int, int]]:
     return [match.span() for match in _RAW_WORD.finditer(text)]
 
 
-def query_forms(word: str, language: str | None = None) -> list[tuple[str, frozenset[str]]]:
-    """For one query word: (surface, the stems it may have) per token it makes.
+def query_forms(word: str, language: str | None = None) -> list[tuple[str, tuple[str, ...]]]:
+    """For one query word: (surface, its stem per language tried) for each token it makes.
 
     Without a language, a Latin word takes both the Turkish and the English stem (an item's stem was
-    made by its own language's stemmer, unknown to the query).
+    made by its own language's stemmer, unknown to the query); Arabic script has one stemmer.
     """
     languages = (language,) if language or _ARABIC_LETTER.search(word) else LATIN_QUERY_LANGUAGES
-    forms: dict[int, tuple[str, set[str]]] = {}
-    for lang in languages:
-        for position, (surface, stem) in enumerate(
-                pair for raw in _WORD.findall(_ARABIC_MARKS.sub("", unicodedata.normalize("NFC", word)))
-                for pair in _word_forms(raw, lang)):
-            forms.setdefault(position, (surface, set()))[1].add(stem)
-    return [(surface, frozenset(stems)) for surface, stems in forms.values()]
+    clean = _ARABIC_MARKS.sub("", unicodedata.normalize("NFC", word))
+    per_language = [[pair for raw in _WORD.findall(clean) for pair in _word_forms(raw, lang)] for lang in languages]
+    return [(pairs[0][0], tuple(stem for _surface, stem in pairs))
+            for pairs in zip(*per_language, strict=True)]
 
 
 def fold_token(text: str) -> str:
     """The surface form of a piece of text (a prefix in a query): folded, apostrophes and spaces dropped."""
     return fold_words(_ARABIC_MARKS.sub("", _APOSTROPHES.sub("", text))).replace(" ", "")
+
+
+def prefix_stem(text: str) -> str:
+    """The stem side of a prefix query: folded, and in Arabic without its proclitics (عسكر*, والعسكر*)."""
+    folded = fold_token(text)
+    return strip_clitics(folded) if _ARABIC_LETTER.search(folded) else folded
 
 
 @lru_cache(maxsize=200_000)

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 
 from workers.core.errors import MirsadError
+from workers.text.analyzer import word_spans
 
 # Field → the tag kind it filters on (None: a column of the item, not a tag).
 FIELDS: dict[str, str | None] = {
@@ -122,15 +123,13 @@ def parse(text: str) -> Query:
 
 
 def _atom(value: str, quoted: bool) -> Atom | None:
-    words = re.findall(r"[^\W_]+(?:['’ʼ][^\W_]+)*\*?|\*", value)
-    if quoted:
-        words = [w.rstrip("*") for w in words if w.rstrip("*")]
-        return Phrase(tuple(words)) if words else None
+    """A bare or quoted piece as a word, a prefix (``anlaş*``) or a phrase (quoted, or al-Dbeiba: parts in order)."""
+    prefix = not quoted and value.endswith("*")
+    words = [value[start:end] for start, end in word_spans(value.rstrip("*") if prefix else value)]
     if not words:
+        if prefix:
+            raise QueryError("a prefix needs at least one letter before *")
         return None
-    if len(words) > 1:  # al-Dbeiba, 2019/2020: the parts in order
-        return Phrase(tuple(w.rstrip("*") for w in words if w.rstrip("*")))
-    word = words[0]
-    if word == "*":
-        raise QueryError("a prefix needs at least one letter before *")
-    return Word(word.rstrip("*"), prefix=word.endswith("*"))
+    if quoted or len(words) > 1:
+        return Phrase(tuple(words))
+    return Word(words[0], prefix=prefix)
