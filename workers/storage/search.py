@@ -247,14 +247,13 @@ def snippet(body: str, query: Query, language: str | None = None, words: int = S
         return ""
     marked_set = set(marked)
     parts = ["…" if first > 0 else ""]
-    cursor = chosen[0][0]
+    cursor = chosen[0][0] if first > 0 else 0
     for index, (start, end) in enumerate(chosen, start=first):
         parts.append(html.escape(body[cursor:start]))
         word = html.escape(body[start:end])
         parts.append(f"<mark>{word}</mark>" if index in marked_set else word)
         cursor = end
-    if first + words < len(spans):
-        parts.append("…")
+    parts.append("…" if first + words < len(spans) else html.escape(body[cursor:]))
     return re.sub(r"\s+", " ", "".join(parts)).strip()
 
 
