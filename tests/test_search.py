@@ -6,13 +6,12 @@ every query must return every item labelled for it, both databases the same item
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, insert, select, text
 
+from tests.labelled_search import bench
 from workers.core.document import Document
 from workers.core.urls import canonicalize, url_hash
 from workers.storage import search
@@ -23,10 +22,6 @@ from workers.storage.store import store_item
 from workers.text.analyzer import analyze, query_forms, strip_clitics
 from workers.text.query import Phrase, QueryError, Word, parse
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "search.py"
-_spec = importlib.util.spec_from_file_location("bench_search", BENCH)
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
 
 
 def stems(text: str, language: str) -> set[str]:

@@ -17,7 +17,9 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy import select, text
@@ -66,6 +68,19 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 Text = Annotated[str | None, Query(max_length=1000)]
 
 
+class ErrorBody(BaseModel):
+    """Every 4xx and 503: one line saying what was wrong."""
+
+    detail: str
+
+
+ERRORS = {status: {"model": ErrorBody, "description": description} for status, description in (
+    (400, "malformed query, filter, date or cursor"), (401, "no token, or an unknown or revoked one"),
+    (403, "the token's scope does not allow this"), (404, "no such URL, item, story or source"),
+    (413, "request body over MIRSAD_API_MAX_BODY"), (422, "a parameter or the body does not fit the schema"),
+    (503, "the database is unreachable"))}
+
+
 class PushRequest(BaseModel):
     urls: list[Annotated[str, Field(max_length=8192)]] = Field(min_length=1, max_length=MAX_URLS_PER_PUSH)
 
@@ -76,7 +91,7 @@ class SourceRequest(BaseModel):
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="Mirsad", version="0.1.0", description=__doc__)
+    app = FastAPI(title="Mirsad", version="0.1.0", description=__doc__, responses=ERRORS)  # type: ignore[arg-type]
     app.add_middleware(BodyLimit, limit=get_settings().api_max_body)
     _errors(app)
     _routes(app)
@@ -89,6 +104,15 @@ def _errors(app: FastAPI) -> None:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(part) for part in first.get("loc", ()) if part not in ("query", "body", "path"))
         return JSONResponse({"detail": f"{where or 'request'}: {first.get('msg')}"}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only those of the first route that matched it
+            methods = {m for route in app.routes if route.matches(request.scope)[0] != Match.NONE
+                       for m in getattr(route, "methods", None) or ()}
+            headers["Allow"] = ", ".join(sorted(methods))
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(DatabaseUnavailable)
     async def unavailable(_request: Request, exc: DatabaseUnavailable) -> JSONResponse:
@@ -193,7 +217,9 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 (one function per endpoint; the
         with session_scope() as session:
             return status_report(session)
 
-    @app.get("/export", dependencies=[READ], summary="Every matching item, streamed as CSV or JSON lines")
+    @app.get("/export", dependencies=[READ], summary="Every matching item, streamed as CSV or JSON lines",
+             response_class=StreamingResponse,
+             responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}, "description": "the items"}})
     def export(wanted: Annotated[ItemFilter, Depends(item_filter)],
                format: Literal["csv", "jsonl"] = "jsonl") -> StreamingResponse:
         with session_scope() as session:  # a bad query fails here, as a 400, before the stream starts
@@ -205,7 +231,8 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 (one function per endpoint; the
         return StreamingResponse(body, media_type=media,
                                  headers={"Content-Disposition": f'attachment; filename="mirsad-items.{format}"'})
 
-    @app.get("/metrics", dependencies=[READ], response_class=PlainTextResponse, summary="Prometheus metrics")
+    @app.get("/metrics", dependencies=[READ], summary="Prometheus metrics",
+             responses={200: {"content": {"text/plain": {}}, "description": "the Prometheus text format"}})
     def metrics() -> Response:
         content, media_type = metrics_text()
         return Response(content, media_type=media_type)
