@@ -34,7 +34,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import insert  # noqa: E402
+from sqlalchemy import insert, text  # noqa: E402
 
 from workers.core.document import Document, Tag  # noqa: E402
 from workers.core.urls import canonicalize, url_hash  # noqa: E402
@@ -181,6 +181,9 @@ def fill(database_url: str, count: int, items: dict, batch: int = 1000) -> float
             flush()
     if rows:
         flush()
+    with session_scope(database_url) as session:  # ids were given explicitly: move PostgreSQL's sequence past them
+        if session.bind.dialect.name == "postgresql":
+            session.execute(text("SELECT setval(pg_get_serial_sequence('items', 'id'), (SELECT max(id) FROM items))"))
     return indexing
 
 
