@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -39,11 +39,11 @@ from sqlalchemy import insert, text  # noqa: E402
 from workers.core.document import Document, Tag  # noqa: E402
 from workers.core.urls import canonicalize, url_hash  # noqa: E402
 from workers.storage import search  # noqa: E402
-from workers.text import analyzer  # noqa: E402
 from workers.storage.db import forget_engines, migrate, session_scope  # noqa: E402
 from workers.storage.items import ItemFilter, list_items  # noqa: E402
 from workers.storage.models import Item, TagRecord  # noqa: E402
 from workers.storage.store import store_item  # noqa: E402
+from workers.text import analyzer  # noqa: E402
 from workers.text.query import parse  # noqa: E402
 
 QUERIES_FILE = Path(__file__).with_name("search_queries.yaml")
@@ -137,7 +137,7 @@ def generate(count: int, items: dict, seed: int = 13):
     sites = {"ar": ["alwasat.ly", "libyaalahrar.ly", "aljazeera.net"], "tr": ["aa.com.tr", "trthaber.com"],
              "en": ["libyaobserver.ly", "dailysabah.com"]}
     tags = [("country", "LY"), ("country", "TR"), ("topic", "defence-cooperation"), ("country", "EG")]
-    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
     for n in range(count):
         language = ("ar", "tr", "en")[n % 3]
         words, weights = vocab[language]

@@ -122,7 +122,8 @@ def test_export_as_csv_with_filters_and_no_formulas(server):
 def test_open_reads_let_anonymous_gets_through_but_not_writes(server):
     running, _token, _config, _env = server
     assert httpx.get(f"{running.base_url}/items", params={"limit": 1}, timeout=30).status_code == 200
-    assert httpx.post(f"{running.base_url}/urls", json={"urls": ["https://example.org/"]}, timeout=30).status_code == 401
+    anonymous_push = httpx.post(f"{running.base_url}/urls", json={"urls": ["https://example.org/"]}, timeout=30)
+    assert anonymous_push.status_code == 401
     assert httpx.post(f"{running.base_url}/sources", json={"url": "https://example.org/feed"},
                       timeout=30).status_code == 401
 

@@ -6,7 +6,7 @@ every query must return every item labelled for it, both databases the same item
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import delete, insert, select, text
@@ -21,7 +21,6 @@ from workers.storage.models import Item, ItemSearch
 from workers.storage.store import store_item
 from workers.text.analyzer import analyze, query_forms, strip_clitics
 from workers.text.query import Phrase, QueryError, Word, parse
-
 
 
 def stems(text: str, language: str) -> set[str]:
@@ -174,9 +173,9 @@ def test_filters_and_sort_by_date(labelled, backend):
     assert set(keys(language="tr", site="aa.com.tr")) == {"tr1", "tr2", "tr3", "tr7"}
     assert set(keys(tags=(("person", "Yaşar Güler"),))) == {"ar2", "tr2", "en2"}
     assert set(keys(tags=(("country", "LY"), ("topic", "defence-cooperation")), language="en")) == {"en1", "en9"}
-    newest = keys(since=datetime(2026, 11, 11, tzinfo=timezone.utc))
+    newest = keys(since=datetime(2026, 11, 11, tzinfo=UTC))
     assert newest == ["en10", "tr10", "ar10"], "published 05:00Z, 04:00Z, 04:00Z (ids break ties, newest first)"
-    assert "en10" not in keys(until=datetime(2026, 11, 11, 5, tzinfo=timezone.utc))
+    assert "en10" not in keys(until=datetime(2026, 11, 11, 5, tzinfo=UTC))
     story = ids["en1"]
     with session_scope(url) as session:
         story_id = session.get(Item, story).story_id

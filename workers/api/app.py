@@ -12,17 +12,17 @@ import io
 import json
 import re
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy import select, text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from workers.api.metrics import metrics_text
 from workers.core.errors import DatabaseUnavailable, MirsadError
@@ -31,7 +31,15 @@ from workers.runtime.push import push
 from workers.runtime.status import status_report
 from workers.storage import sources, tokens
 from workers.storage.db import session_scope
-from workers.storage.items import ENTITY_KINDS, ItemFilter, entity_summary, iter_items, list_items, parse_tag, stories_page
+from workers.storage.items import (
+    ENTITY_KINDS,
+    ItemFilter,
+    entity_summary,
+    iter_items,
+    list_items,
+    parse_tag,
+    stories_page,
+)
 from workers.storage.models import Item, Source, UrlRecord
 from workers.storage.store import get_story, item_to_dict
 from workers.text.query import parse
@@ -150,7 +158,8 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 (one function per endpoint; the
               limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50, cursor: Text = None) -> dict:
         with session_scope() as session:
             page = list_items(session, wanted, sort, limit, cursor, with_snippets=True)
-            listing = {"items": [item_to_dict(item) for item in page.items], "next": _next(request, page.next_cursor)}
+            listing: dict[str, object] = {"items": [item_to_dict(item) for item in page.items],
+                                          "next": _next(request, page.next_cursor)}
         if page.snippets:
             listing["snippets"] = {str(item_id): html for item_id, html in page.snippets.items()}
         return listing
@@ -190,7 +199,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 (one function per endpoint; the
 
     @app.get("/sources", dependencies=[READ], summary="The feeds and sitemaps followed, with their health")
     def source_list() -> dict:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with session_scope() as session:
             return {"items": [{"id": s.id, **sources.describe(s, now)} for s in sources.listing(session)], "next": None}
 
@@ -199,8 +208,8 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 (one function per endpoint; the
         _no_control(body.url, "url")
         _edit_sources(lambda config_dir: sources.add_to_file(config_dir, body.url, body.every or sources.DEFAULT_EVERY))
         with session_scope() as session:
-            added = session.scalar(select(Source).where(Source.url == body.url.strip()))
-            return {"id": added.id, **sources.describe(added, datetime.now(timezone.utc))}
+            added = session.scalars(select(Source).where(Source.url == body.url.strip())).one()
+            return {"id": added.id, **sources.describe(added, datetime.now(UTC))}
 
     @app.delete("/sources/{source_id}", dependencies=[WRITE], status_code=204, summary="Stop following a source")
     def source_remove(source_id: Id) -> Response:
@@ -263,7 +272,7 @@ def _when(value: str | None, name: str) -> datetime | None:
     _no_control(value, name)
     if match := _DURATION.match(value.strip()):
         unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
-        return datetime.now(timezone.utc) - timedelta(**{unit: int(match.group(1))})
+        return datetime.now(UTC) - timedelta(**{unit: int(match.group(1))})
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
@@ -271,7 +280,7 @@ def _when(value: str | None, name: str) -> datetime | None:
                                  "or a duration (30m, 2h, 7d)") from None
     if isinstance(moment, date) and not isinstance(moment, datetime):
         moment = datetime.combine(moment, datetime.min.time())
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _has_control(value: str) -> bool:
@@ -307,7 +316,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CHUNK_CHARS = 64_000
 
 
-def _csv(items: Iterable[Item]) -> Iterator[str]:
+def _csv(items: Iterable[Item]) -> Iterator[bytes]:
     """CSV rows; a cell a spreadsheet would run as a formula (=, +, -, @) gets a leading apostrophe."""
     def rows() -> Iterator[str]:
         buffer = io.StringIO()

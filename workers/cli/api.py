@@ -14,10 +14,16 @@ def register(commands) -> None:
     api.set_defaults(handler=cmd_api)
 
 
+# By name, as Celery tasks are sent by name: entry points do not import each other.
+APP_FACTORY = "workers.api.app:create_app"
+
+
 def cmd_api(args) -> int:
-    from workers.api.server import serve
+    import uvicorn
+
     from workers.storage.db import migrate
 
     migrate()
-    serve(args.host, args.port, get_settings().log_level)
+    uvicorn.run(APP_FACTORY, factory=True, host=args.host, port=args.port, log_level=get_settings().log_level.lower(),
+                proxy_headers=False)
     return 0

@@ -6,7 +6,7 @@ depths, which come from the broker (reported as ``"? (Error)"`` when it cannot b
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -35,7 +35,7 @@ def queue_depths() -> dict[str, int | str]:
 
 def status_report(session: Session) -> dict:
     """``mirsad status --json``: queues, URLs per state, the latest failures and the sources needing a look."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {"queues": queue_depths(), "states": ledger.counts_by_state(session),
             "latest_failures": [{"url": r.url, "state": r.state, "reason": r.last_error, "at": r.updated_at.isoformat()}
                                 for r in ledger.latest_failures(session)],
@@ -62,13 +62,13 @@ def oldest_queued_age(session: Session) -> float:
     oldest = session.scalar(select(func.min(UrlRecord.updated_at)).where(UrlRecord.state == UrlState.QUEUED))
     if oldest is None:
         return 0.0
-    return max(0.0, (datetime.now(timezone.utc) - _aware(oldest)).total_seconds())
+    return max(0.0, (datetime.now(UTC) - _aware(oldest)).total_seconds())
 
 
 def stage_latencies(session: Session) -> dict[str, list[float]]:
     """Seconds each stage took in the last hour: from a URL's previous move to the move into the stage's
     state (fetched = fetch, …), read from the ledger's history, so every worker's work counts."""
-    since = datetime.now(timezone.utc) - LATENCY_WINDOW
+    since = datetime.now(UTC) - LATENCY_WINDOW
     previous = func.lag(UrlEvent.at).over(partition_by=UrlEvent.url_id, order_by=UrlEvent.id)
     moves = (select(UrlEvent.state, UrlEvent.at, previous.label("before")).where(UrlEvent.at >= since)
              .order_by(UrlEvent.id.desc()).limit(LATENCY_EVENTS).subquery())
@@ -84,4 +84,4 @@ def _aware(moment: datetime | str) -> datetime:
     """A UTC datetime from what an aggregate or window function returns (text and naive on SQLite)."""
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

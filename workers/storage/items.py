@@ -13,7 +13,7 @@ import binascii
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -22,8 +22,8 @@ from workers.core.errors import MirsadError
 from workers.core.urls import site_of
 from workers.storage.db import session_scope
 from workers.storage.models import Item, ItemSearch, TagRecord
-from workers.storage.store import list_stories
 from workers.storage.search import compile_text, snippet
+from workers.storage.store import list_stories
 from workers.text.query import FIELDS, Query
 
 ENTITY_KINDS = ("country", "place", "topic", "person", "org")
@@ -51,7 +51,7 @@ class ItemFilter:
     def merged(self) -> ItemFilter:
         """The query's field filters folded into the listing's (``lang:ar`` is ``language=ar``)."""
         filters = self.query.filters
-        tags = list(self.tags) + [(FIELDS[key], value) for key, values in filters.items() if FIELDS[key]
+        tags = list(self.tags) + [(kind, value) for key, values in filters.items() if (kind := FIELDS[key])
                                   for value in values]
         return ItemFilter(self.query, tuple(_normal_tag(kind, value) for kind, value in tags),
                           self.language, self.site, self.story, self.since, self.until)
@@ -82,7 +82,7 @@ def list_items(session: Session, wanted: ItemFilter, sort: str | None = None, li
                cursor: str | None = None, with_snippets: bool = False) -> Page:
     """One page of items matching ``wanted``; ``sort`` defaults to relevance with words, else date."""
     wanted = wanted.merged()
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     match = compile_text(wanted.query, dialect, _only_language(wanted))
     sort = sort or ("relevance" if match else "date")
     if sort not in SORTS:
@@ -124,7 +124,7 @@ def iter_items(wanted: ItemFilter, database_url: str | None = None, batch: int =
     last_id = 0
     while True:
         with session_scope(database_url) as session:
-            match = compile_text(wanted.query, session.bind.dialect.name, _only_language(wanted))
+            match = compile_text(wanted.query, session.get_bind().dialect.name, _only_language(wanted))
             statement = _filtered(select(Item.id), wanted).where(Item.id > last_id)
             if wanted.since or wanted.until or wanted.site:
                 statement = statement.outerjoin(ItemSearch, ItemSearch.item_id == Item.id)
@@ -172,7 +172,7 @@ def _only_language(wanted: ItemFilter) -> str | None:
 def _as_utc(value: datetime) -> datetime:
     if isinstance(value, str):  # SQLite hands back the coalesced date as text
         value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def encode_cursor(position: dict) -> str:
@@ -224,12 +224,14 @@ def entity_summary(session: Session, kind: str, value: str, limit: int = 20) -> 
         .group_by(other.c.kind, other.c.value).order_by(func.count(func.distinct(other.c.item_id)).desc(),
                                                         other.c.kind, other.c.value).limit(limit)).all()
     moment = func.coalesce(ItemSearch.published, Item.stored_at)
-    day = func.date(func.timezone("UTC", moment)) if session.bind.dialect.name == "postgresql" else func.date(moment)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    day = func.date(func.timezone("UTC", moment)) if postgres else func.date(moment)
     daily = session.execute(select(day.label("day"), func.count()).select_from(Item)
                             .outerjoin(ItemSearch, ItemSearch.item_id == Item.id).where(Item.id.in_(tagged))
                             .group_by(day).order_by(day)).all()
-    return {"kind": kind, "value": value, "items_count": total, "items": page.items, "more_items": bool(page.next_cursor),
-            "stories": [{"story": story_id, "items_count": count, "title": titles.get(story_id)}
+    return {"kind": kind, "value": value, "items_count": total, "items": page.items,
+            "more_items": bool(page.next_cursor),
+            "stories": [{"story": story_id, "items_count": count, "title": titles.get(story_id or 0)}
                         for story_id, count in story_rows],
             "co_mentions": [{"kind": k, "value": v, "items_count": n} for k, v, n in co_rows],
             "daily": [{"date": str(d), "count": n} for d, n in daily]}

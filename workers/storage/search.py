@@ -20,16 +20,16 @@ import html
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Float, Integer, delete, insert, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from workers.core.urls import site_of
+from workers.storage.models import Item, ItemSearch
 from workers.text.analyzer import Token, analyze, fold_token, prefix_stem, query_forms, word_spans
 from workers.text.query import Atom, Phrase, Query, Word
-from workers.storage.models import Item, ItemSearch
 
 FTS_TABLE = "search_fts"
 STEM_MARK = "~"  # PostgreSQL lexemes of stems start with it
@@ -60,7 +60,7 @@ def published_date(published_at: str | None, stored_at: datetime) -> datetime:
         published = datetime.fromisoformat(published_at or "")
     except ValueError:
         return stored_at
-    return published.astimezone(timezone.utc) if published.tzinfo else published.replace(tzinfo=timezone.utc)
+    return published.astimezone(UTC) if published.tzinfo else published.replace(tzinfo=UTC)
 
 
 def document_tokens(title: str | None, body: str, language: str | None) -> list[Token]:
@@ -116,7 +116,7 @@ def reindex(db: Executor, batch_size: int = REINDEX_BATCH) -> int:
 
 
 def _dialect(db: Executor) -> str:
-    return db.bind.dialect.name if isinstance(db, Session) else db.dialect.name
+    return db.get_bind().dialect.name if isinstance(db, Session) else db.dialect.name
 
 
 # -- queries ---------------------------------------------------------------------------------------------------
@@ -141,7 +141,8 @@ class TextMatch:
 
 def compile_text(query: Query, dialect: str, language: str | None = None) -> TextMatch | None:
     """The text part of ``query`` for ``dialect``; None when it has no words (filters only) or none survive."""
-    positive, negative = [], []
+    positive: list[str] = []
+    negative: list[str] = []
     for clause in query.clauses:
         alternatives = [compiled for atom in clause.alternatives
                         if (compiled := _compile_atom(atom, dialect, language)) is not None]
@@ -279,4 +280,5 @@ def _match_terms(query: Query, language: str | None) -> tuple[set[str], set[str]
 
 def _matches(word: str, language: str | None, surfaces: set[str], stems: set[str], prefixes: list[str]) -> bool:
     return any(t.surface in surfaces or t.stem in stems
-               or any(t.surface.startswith(p) or t.stem.startswith(p) for p in prefixes) for t in analyze(word, language))
+               or any(t.surface.startswith(p) or t.stem.startswith(p) for p in prefixes)
+               for t in analyze(word, language))

@@ -71,20 +71,21 @@ def store_item(session: Session, url_hash: str, url: str, document: Document) ->
     signature = stories.signature(document)  # the costly part, before the lock
     key = item_key(url_hash, url, document)
     _lock_stories(session)
+    stored_at = utcnow()
     values = {
         "url_hash": key, "url": url, "canonical_url": document.canonical_url, "title": document.title,
         "text": document.text, "language": document.language, "published_at": document.published_at,
         "author": document.author, "site_name": document.site_name, "credit": document.credit,
         "keywords": list(document.keywords), "removed": [r.to_dict() for r in document.removed],
         "fetched_at": datetime.fromisoformat(document.fetched_at) if document.fetched_at else None,
-        "stored_at": utcnow(), "story_signature": signature.to_dict(),
+        "stored_at": stored_at, "story_signature": signature.to_dict(),
     }
     item_id = insert_unless_exists(session, Item, "url_hash", **values)
     if item_id is None:
         existing = session.execute(select(Item.id, Item.url).where(Item.url_hash == key)).one()
         return StoredItem(existing.id, alias_of=None if existing.url == url else existing.id)
     search.index_item(session, search.IndexedItem(item_id, url, document.title, document.text, document.language,
-                                                  document.published_at, values["stored_at"]))
+                                                  document.published_at, stored_at))
     if document.tags:
         session.execute(insert(TagRecord), [{"item_id": item_id, "kind": t.kind, "value": t.value, "score": t.score,
                                              "evidence": list(t.evidence)} for t in document.tags])

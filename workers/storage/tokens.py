@@ -66,7 +66,7 @@ def listing(session: Session) -> list[TokenInfo]:
 
 
 def revoke(session: Session, name: str) -> None:
-    if session.execute(delete(ApiToken).where(ApiToken.name == name)).rowcount == 0:
+    if session.execute(delete(ApiToken).where(ApiToken.name == name)).rowcount == 0:  # type: ignore[attr-defined]
         raise TokenError(f"no token named {name!r}")
 
 

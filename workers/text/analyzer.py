@@ -54,7 +54,7 @@ class Token:
 
 def analyze(text: str, language: str | None = None) -> list[Token]:
     """The tokens of ``text`` (an item's title and body, or one query word) in the item's ``language``."""
-    tokens = []
+    tokens: list[Token] = []
     for word in _WORD.findall(_ARABIC_MARKS.sub("", unicodedata.normalize("NFC", text))):
         for surface, stem in _word_forms(word, language):
             tokens.append(Token(len(tokens), surface, stem))

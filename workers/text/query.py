@@ -63,7 +63,8 @@ class Query:
         return bool(self.clauses)
 
 
-_LEXEME = re.compile(r'\s*(?:(?P<neg>-)?(?:(?P<field>[A-Za-z]+):)?(?:"(?P<quoted>[^"]*)"|(?P<bare>[^\s"]+))|(?P<quote>"))')
+_LEXEME = re.compile(r'\s*(?:(?P<neg>-)?(?:(?P<field>[A-Za-z]+):)?(?:"(?P<quoted>[^"]*)"|(?P<bare>[^\s"]+))'
+                     r'|(?P<quote>"))')
 
 
 def parse(text: str) -> Query:
