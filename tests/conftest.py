@@ -62,18 +62,27 @@ def tmp_root() -> str:
     return _TMP
 
 
+def create_postgres_database(prefix: str) -> tuple[str, str]:
+    """A new empty PostgreSQL database: (its name, its SQLAlchemy URL); drop it with ``drop_postgres_database``."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return name, PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_postgres_database(name: str) -> None:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def postgres_url():
     """A throwaway PostgreSQL database, migrated once, dropped at the end."""
-    name = f"mirsad_test_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{name}"
+    name, url = create_postgres_database("mirsad_test")
     migrate(url)
     yield url
     forget_engines()
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_postgres_database(name)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -99,10 +108,7 @@ def stack(request, tmp_path_factory):
     if request.param == "sqlite":
         database_url = f"sqlite:///{tmp_path_factory.mktemp('e2e')}/mirsad.db"
     else:
-        name = f"mirsad_e2e_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        database_url = PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{name}"
+        name, database_url = create_postgres_database("mirsad_e2e")
     migrate(database_url)
     redis.Redis.from_url(os.environ["MIRSAD_REDIS_URL"]).flushdb()
     # The stack's API on a port of its own: stacks of other test runs on this machine may be up at once.
@@ -114,5 +120,4 @@ def stack(request, tmp_path_factory):
         running.stop(grace=10)
     forget_engines()
     if request.param == "postgresql":
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_postgres_database(name)

@@ -7,16 +7,14 @@ import io
 import json
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 from sqlalchemy import insert
 
 from tests.api_server import ApiServer, make_token
-from tests.conftest import PG_ADMIN
+from tests.conftest import create_postgres_database, drop_postgres_database
 from tests.labelled_search import bench
 from workers.storage import search
 from workers.storage.db import forget_engines, migrate, session_scope
@@ -37,10 +35,7 @@ def server(request, tmp_path_factory):
     if request.param == "sqlite":
         database_url = f"sqlite:///{tmp}/export.db"
     else:
-        name = f"mirsad_export_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        database_url = PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{name}"
+        name, database_url = create_postgres_database("mirsad_export")
     migrate(database_url)
     items, _queries = bench.load_labelled()
     bench.fill(database_url, EXPORT_ITEMS - 1, items)
@@ -61,8 +56,7 @@ def server(request, tmp_path_factory):
         yield running, token, config_dir, env
     forget_engines()
     if request.param == "postgresql":
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_postgres_database(name)
 
 
 def rss_kb(pid: int) -> int:

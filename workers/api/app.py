@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -49,6 +49,7 @@ MAX_ID = 2**31 - 1  # PostgreSQL's integer columns
 MAX_URLS_PER_PUSH = 1000
 _DURATION = re.compile(r"^(\d{1,6})([mhd])$")
 
+T = TypeVar("T")
 bearer = HTTPBearer(auto_error=False, description="a token from `mirsad tokens add NAME --scope read|write`")
 
 
@@ -142,9 +143,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 (one function per endpoint; the
     @app.get("/urls/{url_id}", dependencies=[READ], summary="A pushed URL: its state and history")
     def url_state(url_id: Id) -> dict:
         with session_scope() as session:
-            record = session.get(UrlRecord, url_id)
-            if record is None:
-                raise HTTPException(404, f"no URL #{url_id}")
+            record = _found(session.get(UrlRecord, url_id), f"no URL #{url_id}")
             return {"id": record.id, "url": record.url, "canonical_url": record.canonical_url, "state": record.state,
                     "attempts": record.attempts, "last_error": record.last_error, "item_id": record.item_id,
                     "alias_of": record.alias_of, "created_at": record.created_at.isoformat(),
@@ -167,10 +166,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 (one function per endpoint; the
     @app.get("/items/{item_id}", dependencies=[READ], summary="One item")
     def item(item_id: Id) -> dict:
         with session_scope() as session:
-            found = session.get(Item, item_id)
-            if found is None:
-                raise HTTPException(404, f"no item #{item_id}")
-            return item_to_dict(found)
+            return item_to_dict(_found(session.get(Item, item_id), f"no item #{item_id}"))
 
     @app.get("/stories", dependencies=[READ], summary="Stories with the latest additions first")
     def stories(request: Request, since: Text = None, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
@@ -182,10 +178,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 (one function per endpoint; the
     @app.get("/stories/{story_id}", dependencies=[READ], summary="One story: its items in order of publication")
     def story(story_id: Id) -> dict:
         with session_scope() as session:
-            found = get_story(session, story_id)
-        if found is None:
-            raise HTTPException(404, f"no story #{story_id}")
-        return found
+            return _found(get_story(session, story_id), f"no story #{story_id}")
 
     @app.get("/entities/{kind}/{value}", dependencies=[READ],
              summary="A country, place, person, organisation or topic: items, stories, co-mentions, daily counts")
@@ -281,6 +274,13 @@ def _when(value: str | None, name: str) -> datetime | None:
     if isinstance(moment, date) and not isinstance(moment, datetime):
         moment = datetime.combine(moment, datetime.min.time())
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _found(thing: T | None, missing: str) -> T:
+    """``thing``, or a 404 saying what is missing."""
+    if thing is None:
+        raise HTTPException(404, missing)
+    return thing
 
 
 def _has_control(value: str) -> bool:
