@@ -48,6 +48,12 @@ class ItemFilter:
     since: datetime | None = None
     until: datetime | None = None
 
+    @property
+    def only_text(self) -> bool:
+        """Whether words alone decide (no tag, language, site, story or date narrows the matches)."""
+        return not (self.tags or self.language or self.site or self.story is not None or self.since or self.until
+                    or self.query.filters)
+
     def merged(self) -> ItemFilter:
         """The query's field filters folded into the listing's (``lang:ar`` is ``language=ar``)."""
         filters = self.query.filters
@@ -93,7 +99,8 @@ def list_items(session: Session, wanted: ItemFilter, sort: str | None = None, li
     statement = _filtered(select(Item.id, date), wanted).outerjoin(ItemSearch, ItemSearch.item_id == Item.id)
     position = decode_cursor(cursor)
     if match is not None:
-        hits = match.hits()
+        alone = sort == "relevance" and wanted.only_text
+        hits = match.hits(int(position.get("o", 0)) + limit + 1 if alone else None)
         statement = statement.join(hits, hits.c.item_id == Item.id).add_columns(hits.c.rank)
     if sort == "relevance":
         offset = int(position.get("o", 0))

@@ -92,9 +92,8 @@ def index_items(db: Executor, items: Iterable[IndexedItem]) -> int:
     ids = [item.id for item in batch]
     db.execute(delete(ItemSearch).where(ItemSearch.item_id.in_(ids)))
     if postgres:
-        db.execute(insert(ItemSearch), [{**row, "vector": None} for row in rows])
-        db.execute(text("UPDATE item_search SET vector = CAST(:vector AS tsvector) WHERE item_id = :item_id"),
-                   [{"item_id": row["item_id"], "vector": row["vector"]} for row in rows])
+        db.execute(text("INSERT INTO item_search (item_id, site, published, vector) "
+                        "VALUES (:item_id, :site, :published, CAST(:vector AS tsvector))"), rows)
     else:
         db.execute(insert(ItemSearch), rows)
         db.execute(text(f"DELETE FROM {FTS_TABLE} WHERE rowid IN ({','.join(map(str, ids))})"))
@@ -128,14 +127,16 @@ class TextMatch:
     dialect: str
     expression: str
 
-    def hits(self):
-        """A subquery of (item_id, rank) for the matching items; lower rank is better on both databases."""
+    def hits(self, best: int | None = None):
+        """A subquery of (item_id, rank) for the matching items (lower rank is better on both databases);
+        ``best``: only that many of the best ranked (a first page with no other filter needs no more)."""
+        top = f" ORDER BY rank, item_id DESC LIMIT {int(best)}" if best is not None else ""
         if self.dialect == "postgresql":
             sql = text(f"SELECT item_id, -ts_rank('{PG_WEIGHTS}', vector, CAST(:tsq AS tsquery)) AS rank "
-                       "FROM item_search WHERE vector @@ CAST(:tsq AS tsquery)").bindparams(tsq=self.expression)
+                       f"FROM item_search WHERE vector @@ CAST(:tsq AS tsquery){top}").bindparams(tsq=self.expression)
         else:
             sql = text(f"SELECT rowid AS item_id, bm25({FTS_TABLE}, {SURFACE_WEIGHT}, {STEM_WEIGHT}) AS rank "
-                       f"FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :fts").bindparams(fts=self.expression)
+                       f"FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :fts{top}").bindparams(fts=self.expression)
         return sql.columns(item_id=Integer, rank=Float).subquery("hits")
 
 
@@ -236,23 +237,30 @@ def snippet(body: str, query: Query, language: str | None = None, words: int = S
     """A piece of ``body`` around the first match, HTML-escaped, each matched word in ``<mark>…</mark>``.
 
     Words are matched as the index matches them (surface form, stem, or prefix); without a match
-    (the hit was in the title) it is the beginning of the text.
+    (the hit was in the title) it is the beginning of the text. Only the words up to the first
+    match and those of the piece are analysed, each distinct word once.
     """
     surfaces, stems, prefixes = _match_terms(query, language)
+    seen: dict[str, bool] = {}
+
+    def matches(start: int, end: int) -> bool:
+        word = body[start:end]
+        if word not in seen:
+            seen[word] = _matches(word, language, surfaces, stems, prefixes)
+        return seen[word]
+
     spans = word_spans(body)
-    marked = [i for i, (start, end) in enumerate(spans)
-              if _matches(body[start:end], language, surfaces, stems, prefixes)]
-    first = max(0, (marked[0] if marked else 0) - words // 3)
+    hit = next((i for i, (start, end) in enumerate(spans) if matches(start, end)), 0)
+    first = max(0, hit - words // 3)
     chosen = spans[first:first + words]
     if not chosen:
         return ""
-    marked_set = set(marked)
     parts = ["…" if first > 0 else ""]
     cursor = chosen[0][0] if first > 0 else 0
-    for index, (start, end) in enumerate(chosen, start=first):
+    for start, end in chosen:
         parts.append(html.escape(body[cursor:start]))
         word = html.escape(body[start:end])
-        parts.append(f"<mark>{word}</mark>" if index in marked_set else word)
+        parts.append(f"<mark>{word}</mark>" if matches(start, end) else word)
         cursor = end
     parts.append("…" if first + words < len(spans) else html.escape(body[cursor:]))
     return re.sub(r"\s+", " ", "".join(parts)).strip()
