@@ -27,6 +27,8 @@ _TMP = tempfile.mkdtemp(prefix="mirsad-tests-")
 os.environ["MIRSAD_REDIS_URL"] = _test_redis_url()
 os.environ["MIRSAD_DATABASE_URL"] = f"sqlite:///{_TMP}/default.db"
 os.environ["MIRSAD_ALLOW_PRIVATE_HOSTS"] = "127.0.0.0/8"
+# Every stack a test starts runs the API; on port 0 each takes a free port, so stacks of parallel runs never collide.
+os.environ["MIRSAD_API_PORT"] = "0"
 
 import psycopg  # noqa: E402
 import pytest  # noqa: E402
