@@ -27,13 +27,15 @@ _TMP = tempfile.mkdtemp(prefix="mirsad-tests-")
 os.environ["MIRSAD_REDIS_URL"] = _test_redis_url()
 os.environ["MIRSAD_DATABASE_URL"] = f"sqlite:///{_TMP}/default.db"
 os.environ["MIRSAD_ALLOW_PRIVATE_HOSTS"] = "127.0.0.0/8"
+# Every stack a test starts runs the API; on port 0 each takes a free port, so stacks of parallel runs never collide.
+os.environ["MIRSAD_API_PORT"] = "0"
 
 import psycopg  # noqa: E402
 import pytest  # noqa: E402
 import redis  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
-from tests.stack_helpers import FAST_RECOVERY  # noqa: E402
+from tests.stack_helpers import FAST_RECOVERY, free_port  # noqa: E402
 from workers.core.settings import PROJECT_ROOT  # noqa: E402
 from workers.runtime.stack import Stack  # noqa: E402
 from workers.storage.db import forget_engines, get_engine, migrate  # noqa: E402
@@ -62,18 +64,27 @@ def tmp_root() -> str:
     return _TMP
 
 
+def create_postgres_database(prefix: str) -> tuple[str, str]:
+    """A new empty PostgreSQL database: (its name, its SQLAlchemy URL); drop it with ``drop_postgres_database``."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return name, PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_postgres_database(name: str) -> None:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def postgres_url():
     """A throwaway PostgreSQL database, migrated once, dropped at the end."""
-    name = f"mirsad_test_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{name}"
+    name, url = create_postgres_database("mirsad_test")
     migrate(url)
     yield url
     forget_engines()
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_postgres_database(name)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -99,13 +110,11 @@ def stack(request, tmp_path_factory):
     if request.param == "sqlite":
         database_url = f"sqlite:///{tmp_path_factory.mktemp('e2e')}/mirsad.db"
     else:
-        name = f"mirsad_e2e_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        database_url = PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{name}"
+        name, database_url = create_postgres_database("mirsad_e2e")
     migrate(database_url)
     redis.Redis.from_url(os.environ["MIRSAD_REDIS_URL"]).flushdb()
-    env = {**FAST_RECOVERY, "MIRSAD_DATABASE_URL": database_url}
+    # The stack's API on a port of its own: stacks of other test runs on this machine may be up at once.
+    env = {**FAST_RECOVERY, "MIRSAD_DATABASE_URL": database_url, "MIRSAD_API_PORT": str(free_port())}
     log_path = tmp_path_factory.mktemp("logs") / f"stack-{request.param}.log"
     with open(log_path, "ab") as log_file:
         running = Stack(env=env, log_file=log_file).start()
@@ -113,5 +122,4 @@ def stack(request, tmp_path_factory):
         running.stop(grace=10)
     forget_engines()
     if request.param == "postgresql":
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_postgres_database(name)

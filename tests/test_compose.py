@@ -32,10 +32,12 @@ APP_COMMANDS = {
     "process-worker": ["mirsad", "worker", "--queues", "clean,strip,classify,store,maintenance"],
     "beat": ["mirsad", "beat"],
     "flower": ["celery", "-A", "workers.runtime.celery_app", "flower", "--port=5555"],
+    "api": ["mirsad", "api", "--host", "0.0.0.0", "--port", "8000"],
     "cli": ["mirsad", "status"],  # default of `docker compose run --rm cli`; any `mirsad …` may replace it
 }
 INFRA_SERVICES = {"redis", "postgres"}
-LONG_RUNNING = {"redis", "postgres", "fetch-worker", "process-worker", "beat", "flower"}
+LONG_RUNNING = {"redis", "postgres", "fetch-worker", "process-worker", "beat", "flower", "api"}
+PUBLISHED = {"flower", "api"}  # on the loopback interface only
 WORKERS = {"fetch-worker", "process-worker"}
 LOOPBACK = {"127.0.0.1", "::1", "[::1]", "localhost"}
 
@@ -102,11 +104,12 @@ def test_redis_and_postgres_publish_no_port(services):
         assert "ports" not in services[name], f"{name} must not be reachable from outside the Compose network"
 
 
-def test_only_flower_publishes_and_only_on_loopback(services):
+def test_only_flower_and_the_api_publish_and_only_on_loopback(services):
     publishing = {name for name, service in services.items() if service.get("ports")}
-    assert publishing == {"flower"}
-    addresses = [ip for port in services["flower"]["ports"] for ip in host_ips(port)]
-    assert addresses and all(ip in LOOPBACK for ip in addresses), addresses
+    assert publishing == PUBLISHED
+    for name in PUBLISHED:
+        addresses = [ip for port in services[name]["ports"] for ip in host_ips(port)]
+        assert addresses and all(ip in LOOPBACK for ip in addresses), (name, addresses)
 
 
 def test_no_service_shares_the_host_network(services):
@@ -191,7 +194,7 @@ def test_restart_policies(services):
 
 def test_start_order_waits_for_health_and_migration(services):
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    for name in WORKERS | {"beat"}:
+    for name in WORKERS | {"beat", "api"}:
         depends = services[name]["depends_on"]
         assert depends["redis"]["condition"] == "service_healthy", name
         assert depends["migrate"]["condition"] == "service_completed_successfully", name
@@ -264,3 +267,13 @@ def test_workers_consume_every_routed_queue():
         consumed |= set(command[command.index("--queues") + 1].split(","))
     routed = {route["queue"] for route in TASK_ROUTES.values()} | {MAINTENANCE_QUEUE}
     assert consumed == routed
+
+
+def test_compose_file_follows_the_compose_specification(compose):
+    import json
+
+    import jsonschema_rs  # installed with schemathesis (the test extra)
+
+    schema = json.loads((ROOT.parent / "shared" / "compose" / "compose-spec.json").read_text(encoding="utf-8"))
+    errors = [str(error) for error in jsonschema_rs.validator_for(schema).iter_errors(compose)]
+    assert not errors, errors[:3]

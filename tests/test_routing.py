@@ -50,4 +50,4 @@ def test_the_reconciler_runs_often_enough_for_a_short_setting():
 
 def test_the_stack_runs_one_processing_worker_per_process_slot():
     names = list(services(process_workers=3))
-    assert names == ["fetch-worker", "process-worker-1", "process-worker-2", "process-worker-3", "beat"]
+    assert names == ["fetch-worker", "process-worker-1", "process-worker-2", "process-worker-3", "beat", "api"]

@@ -7,13 +7,13 @@ import logging
 
 from rich.markup import escape
 
-from workers.cli import demo, items, running, sources, vocab
+from workers.cli import api, demo, items, reindex, running, sources, tokens, vocab
 from workers.cli.output import err
 from workers.core.errors import MirsadError
 from workers.core.settings import get_settings, seed_config_dir
 
 # One module per command group, in the order ``mirsad --help`` lists them.
-COMMAND_GROUPS = (running, items, vocab, sources, demo)
+COMMAND_GROUPS = (running, api, items, vocab, sources, tokens, reindex, demo)
 
 
 def main(argv: list[str] | None = None) -> int:

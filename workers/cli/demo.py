@@ -36,6 +36,7 @@ def cmd_demo(args) -> int:
     pages_dir = SAMPLE_PAGES
     pages = sorted(p.name for p in pages_dir.glob("*.html"))
     os.environ.setdefault("MIRSAD_ALLOW_PRIVATE_HOSTS", "127.0.0.0/8")  # the sample pages are served locally
+    os.environ.setdefault("MIRSAD_API_OPEN_READ", "1")  # the demo's API answers reads without a token
     get_settings.cache_clear()
     settings = get_settings()
     migrate()

@@ -106,6 +106,12 @@ class Settings:
     visibility_timeout: int = field(
         default=3600, metadata={"doc": "Seconds before Redis hands an unacknowledged message to another worker."})
     log_level: str = field(default="INFO", metadata={"doc": "Log level of workers and CLI."})
+    api_host: str = field(default="127.0.0.1", metadata={"doc": "Address `mirsad api` listens on."})
+    api_port: int = field(default=8000, metadata={"doc": "Port `mirsad api` listens on."})
+    api_open_read: str = field(
+        default="0", metadata={"doc": "1 lets requests without a token read (GET) through the API, on a trusted "
+                                      "network (the demo sets it); writes always need a write token."})
+    api_max_body: int = field(default=1_000_000, metadata={"doc": "Largest request body the API accepts, in bytes."})
 
     @property
     def private_networks_allowed(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | Literal[True]:
@@ -116,6 +122,10 @@ class Settings:
         if value in {"", "0", "false", "no", "off"}:
             return ()
         return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip())
+
+    @property
+    def api_reads_open(self) -> bool:
+        return self.api_open_read.strip().lower() in {"1", "true", "yes", "on"}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -1,4 +1,4 @@
-"""A whole single-machine stack as child processes: a fetch worker, processing workers and beat.
+"""A whole single-machine stack as child processes: a fetch worker, processing workers, beat and the API.
 
 ``mirsad up`` runs it in the foreground and ``mirsad demo`` in the background;
 the commands are the same ones docker-compose.yml runs, one per service.
@@ -28,7 +28,7 @@ def services(process_workers: int) -> dict[str, list[str]]:
     """Service name → ``mirsad`` arguments, as in docker-compose.yml (process-worker has replicas there)."""
     return {"fetch-worker": FETCH_WORKER,
             **{f"process-worker-{n}": PROCESS_WORKER for n in range(1, process_workers + 1)},
-            "beat": ["beat"]}
+            "beat": ["beat"], "api": ["api"]}
 
 
 def mirsad_command(*args: str) -> list[str]:

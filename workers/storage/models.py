@@ -4,7 +4,9 @@
 stage's output (``payload``, compressed), so messages through Redis carry only a row id and a lost
 message can be re-enqueued from here. ``url_events`` is each URL's state history; ``items`` and
 ``tags`` are what users query; ``site_lines`` is what strip learned per site; ``sources`` and
-``source_entries`` are the feeds and sitemaps followed and the hints they gave. Works on
+``source_entries`` are the feeds and sitemaps followed and the hints they gave; ``item_search`` is
+each item's search document (its analyzer tokens; on SQLite the FTS5 table ``search_fts`` beside
+it, created by migration 0005); ``api_tokens`` are the API's bearer tokens, hashed. Works on
 PostgreSQL (deployment) and SQLite (embedded default).
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, TypeDecorator
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from workers.text.textnorm import FINGERPRINT_CHARS
@@ -160,3 +162,36 @@ class SourceEntry(Base):
     title: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[str | None] = mapped_column(String(40))
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ItemSearch(Base):
+    """An item's search document: the analyzer's tokens (workers.storage.search), its site and its date.
+
+    ``published`` is the publication date in UTC (the store date when the page gave none), the date
+    that search sorts and filters by. On PostgreSQL ``vector`` holds the tokens (GIN-indexed); on
+    SQLite they live in the FTS5 table ``search_fts`` (rowid = item id), which SQLAlchemy cannot model.
+    """
+
+    __tablename__ = "item_search"
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    site: Mapped[str] = mapped_column(String(255))
+    published: Mapped[datetime] = mapped_column(UTCDateTime())
+    vector: Mapped[str | None] = mapped_column(Text().with_variant(TSVECTOR(), "postgresql"))
+
+    __table_args__ = (Index("ix_item_search_site_published", "site", "published"),
+                      Index("ix_item_search_published", "published", "item_id"),
+                      Index("ix_item_search_vector", "vector", postgresql_using="gin"))
+
+
+class ApiToken(Base):
+    """A bearer token of the HTTP API: only its SHA-256 is kept; ``scope`` is read or write (write reads too)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    scope: Mapped[str] = mapped_column(String(8))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

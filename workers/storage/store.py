@@ -30,6 +30,7 @@ from workers.core.settings import get_settings
 from workers.core.urls import canonicalize, site_of
 from workers.core.urls import url_hash as hash_of
 from workers.stages import stories
+from workers.storage import search
 from workers.storage.db import insert_unless_exists
 from workers.storage.models import Item, TagRecord, utcnow
 
@@ -65,18 +66,21 @@ def store_item(session: Session, url_hash: str, url: str, document: Document) ->
     signature = stories.signature(document)  # the costly part, before the lock
     key = item_key(url_hash, url, document)
     _lock_stories(session)
+    stored_at = utcnow()
     values = {
         "url_hash": key, "url": url, "canonical_url": document.canonical_url, "title": document.title,
         "text": document.text, "language": document.language, "published_at": document.published_at,
         "author": document.author, "site_name": document.site_name, "credit": document.credit,
         "keywords": list(document.keywords), "removed": [r.to_dict() for r in document.removed],
         "fetched_at": datetime.fromisoformat(document.fetched_at) if document.fetched_at else None,
-        "stored_at": utcnow(), "story_signature": signature.to_dict(),
+        "stored_at": stored_at, "story_signature": signature.to_dict(),
     }
     item_id = insert_unless_exists(session, Item, "url_hash", **values)
     if item_id is None:
         existing = session.execute(select(Item.id, Item.url).where(Item.url_hash == key)).one()
         return StoredItem(existing.id, alias_of=None if existing.url == url else existing.id)
+    search.index_item(session, search.IndexedItem(item_id, url, document.title, document.text, document.language,
+                                                  document.published_at, stored_at))
     if document.tags:
         session.execute(insert(TagRecord), [{"item_id": item_id, "kind": t.kind, "value": t.value, "score": t.score,
                                              "evidence": list(t.evidence)} for t in document.tags])
@@ -153,19 +157,26 @@ def _window_index(session: Session, new_item_id: int, rebuild: bool = False) -> 
     return window.index
 
 
-def list_stories(session: Session, since: datetime | None = None, limit: int = 20) -> list[dict]:
+def list_stories(session: Session, since: datetime | None = None, limit: int = 20, offset: int = 0) -> list[dict]:
     """The ``limit`` stories with the latest additions (only those with an item stored since ``since``), newest
     first; each with its items in order of publication and the first source to publish."""
     latest = func.max(Item.stored_at)
     recent = select(Item.story_id).where(Item.story_id.is_not(None)).group_by(Item.story_id)
     if since is not None:
         recent = recent.having(latest >= since)
-    story_ids = session.scalars(recent.order_by(latest.desc(), Item.story_id.desc()).limit(limit)).all()
+    story_ids = session.scalars(recent.order_by(latest.desc(), Item.story_id.desc()).limit(limit)
+                                .offset(offset)).all()
     members: dict[int, list[Item]] = {story_id: [] for story_id in story_ids if story_id is not None}
     for item in session.scalars(select(Item).where(Item.story_id.in_(story_ids)).order_by(Item.id)):
         if item.story_id is not None:  # always: it is one of story_ids
             members[item.story_id].append(item)
     return [_story_to_dict(story_id, items) for story_id, items in members.items()]
+
+
+def get_story(session: Session, story_id: int) -> dict | None:
+    """One story with its items in order of publication, or None."""
+    items = session.scalars(select(Item).where(Item.story_id == story_id).order_by(Item.id)).all()
+    return _story_to_dict(story_id, list(items)) if items else None
 
 
 def _story_to_dict(story_id: int, items: list[Item]) -> dict:

@@ -1,0 +1,30 @@
+"""``mirsad api``: serve the HTTP API under uvicorn (the compose service ``api`` runs the same)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from workers.core.settings import get_settings
+
+
+def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
+    settings = get_settings()
+    api = command("api", cmd_api, "Serve the HTTP API (FastAPI under uvicorn); docs at /docs.")
+    api.add_argument("--host", default=settings.api_host, help="address to listen on (MIRSAD_API_HOST)")
+    api.add_argument("--port", type=int, default=settings.api_port, help="port (MIRSAD_API_PORT; 0: any free one)")
+
+
+# By name, as Celery tasks are sent by name: entry points do not import each other.
+APP_FACTORY = "workers.api.app:create_app"
+
+
+def cmd_api(args) -> int:
+    import uvicorn
+
+    from workers.storage.db import migrate
+
+    migrate()
+    uvicorn.run(APP_FACTORY, factory=True, host=args.host, port=args.port, log_level=get_settings().log_level.lower(),
+                proxy_headers=False)
+    return 0
