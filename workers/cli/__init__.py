@@ -10,16 +10,26 @@ from rich.markup import escape
 from workers.cli import demo, items, running, sources, vocab
 from workers.cli.output import err
 from workers.core.errors import MirsadError
-from workers.core.settings import get_settings
+from workers.core.settings import SettingError, get_settings
 
 # One module per command group, in the order ``mirsad --help`` lists them.
 COMMAND_GROUPS = (running, items, vocab, sources, demo)
+SERVICE_COMMANDS = {"worker", "beat"}  # long-running services log as configured (MIRSAD_LOG_LEVEL)
+QUIET_LIBRARIES = ("alembic", "httpx", "httpcore", "celery", "kombu", "trafilatura", "htmldate", "courlan")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = get_settings()
+    except SettingError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "verbose", False) and args.command not in SERVICE_COMMANDS:
+        for noisy in QUIET_LIBRARIES:  # their INFO lines are not the user's business in a CLI command
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return args.handler(args) or 0
     except MirsadError as exc:
@@ -31,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mirsad", description=__doc__)
+    parser.add_argument("--verbose", action="store_true", help="also show libraries' INFO logs (alembic, httpx…)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, handler, help: str) -> argparse.ArgumentParser:

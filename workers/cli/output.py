@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from workers.core.errors import MirsadError
-from workers.core.settings import get_settings
+from workers.core.settings import get_settings, redacted
 from workers.storage.models import Item
 
 out = Console(highlight=False, soft_wrap=True, markup=False)  # data ("[en]", "[Reuters]") is never markup
@@ -100,18 +100,20 @@ def parse_since(value: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def safe_url(url: str) -> str:
-    return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", url)
-
+safe_url = redacted
 
 def require_broker() -> None:
-    """Fail early, with the fix, when Redis is not there (rather than hanging in a retry loop)."""
+    """Fail early, with the fix, when Redis is not there (rather than hanging in a retry loop), or when it
+    already serves another database (whose workers would take our messages and find nothing)."""
     import redis
 
-    url = get_settings().redis_url
+    from workers.runtime.deployment import broker_client, check_broker
+
+    settings = get_settings()
     try:
-        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+        client = broker_client(settings)
+        client.ping()
     except redis.RedisError as exc:
-        err.print(f"[red]error:[/red] Redis is not reachable at {safe_url(url)} ({exc}). Start it (e.g. "
-                  f"`redis-server --daemonize yes`) or set MIRSAD_REDIS_URL.")
-        raise SystemExit(2) from None
+        raise fail(f"Redis is not reachable at {safe_url(settings.redis_url)} ({exc}). Start it (e.g. "
+                   f"`redis-server --daemonize yes`) or set MIRSAD_REDIS_URL.") from None
+    check_broker(client, settings)

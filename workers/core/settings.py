@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -75,6 +76,9 @@ class Settings:
                                        "`every`)."})
     visibility_timeout: int = field(
         default=3600, metadata={"doc": "Seconds before Redis hands an unacknowledged message to another worker."})
+    worker_stall_exit: float = field(
+        default=120.0, metadata={"doc": "Seconds a worker (or beat) may go without reaching its broker before it exits "
+                                        "non-zero, so that `mirsad up`, compose or systemd restarts it."})
     log_level: str = field(default="INFO", metadata={"doc": "Log level of workers and CLI."})
 
     @property
@@ -98,8 +102,12 @@ class Settings:
             kind = type(f.default) if f.default is not dataclasses.MISSING else type(f.default_factory())
             try:
                 values[f.name] = kind(raw)
-            except ValueError as exc:
-                raise ValueError(f"{env_name(f.name)}={raw!r} is not a valid {kind.__name__}") from exc
+            except ValueError:
+                raise SettingError(f"{env_name(f.name)}={raw!r} is not a valid {kind.__name__}; unset it or set "
+                                   f"{_KIND_NAMES.get(kind, kind.__name__)} (default {_shown_default(f)})") from None
+            if kind in (int, float) and values[f.name] < 0:
+                raise SettingError(f"{env_name(f.name)}={raw!r} must not be negative; unset it or give a number "
+                                   f">= 0 (default {_shown_default(f)})")
         return cls(**values)
 
     def describe(self) -> list[tuple[str, str, str, str]]:
@@ -107,6 +115,22 @@ class Settings:
         defaults = type(self)()
         return [(env_name(f.name), str(getattr(self, f.name)), f.metadata.get("shown", str(getattr(defaults, f.name))),
                  f.metadata.get("doc", "")) for f in dataclasses.fields(self)]
+
+
+class SettingError(ValueError):
+    """A MIRSAD_* variable that cannot be used, said in one line with the variable and the fix."""
+
+
+_KIND_NAMES = {int: "a whole number", float: "a number", str: "text", Path: "a path"}
+
+
+def _shown_default(f: dataclasses.Field) -> str:
+    return f.metadata.get("shown") or str(f.default if f.default is not dataclasses.MISSING else f.default_factory())
+
+
+def redacted(url: str) -> str:
+    """A connection URL with its password replaced by ***, for logs, errors and keys other processes read."""
+    return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", url)
 
 
 def env_name(field_name: str) -> str:
