@@ -7,13 +7,13 @@ import logging
 
 from rich.markup import escape
 
-from workers.cli import demo, items, running, sources, vocab
+from workers.cli import demo, items, replay, running, sources, vocab
 from workers.cli.output import err
 from workers.core.errors import MirsadError
 from workers.core.settings import SettingError, get_settings
 
 # One module per command group, in the order ``mirsad --help`` lists them.
-COMMAND_GROUPS = (running, items, vocab, sources, demo)
+COMMAND_GROUPS = (running, items, replay, vocab, sources, demo)
 SERVICE_COMMANDS = {"worker", "beat"}  # long-running services log as configured (MIRSAD_LOG_LEVEL)
 QUIET_LIBRARIES = ("alembic", "httpx", "httpcore", "celery", "kombu", "trafilatura", "htmldate", "courlan")
 
