@@ -28,7 +28,7 @@ from workers.cli.output import (
     tag_summary,
 )
 from workers.core.topology import PushVerdict, UrlState
-from workers.storage import ledger, queries, sources
+from workers.storage import health, ledger, queries, sources
 from workers.storage.db import session_scope
 
 
@@ -151,9 +151,10 @@ def cmd_status(args) -> int:
         failures = [{"url": r.url, "state": r.state, "reason": r.last_error, "at": r.updated_at.isoformat()}
                     for r in ledger.latest_failures(session)]
         flagged = sources.flagged(session, datetime.now(UTC))
+        sick_sites = [site.to_dict() for site in health.flagged(session)]
     if args.json:
         print_json({"queues": depths, "states": counts, "latest_failures": failures,
-                          "flagged_sources": flagged})
+                    "flagged_sources": flagged, "flagged_sites": sick_sites})
         return 0
     table = Table("queue", "waiting")
     for queue, depth in depths.items():
@@ -172,6 +173,11 @@ def cmd_status(args) -> int:
         table = Table("source", "needs a look")
         for source in flagged:
             table.add_row(source["url"], source["flag"])
+        out.print(table)
+    if sick_sites:
+        table = Table("site", Column("needs a look", overflow="fold"))
+        for site in sick_sites:
+            table.add_row(site["site"], "; ".join(site["flags"]))
         out.print(table)
     return 0
 
