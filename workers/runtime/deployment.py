@@ -29,6 +29,10 @@ LEASE = 60  # seconds; refreshed every few seconds by each process's watchdog (r
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end return 0"
 
 
+_TAKE_STALE = ("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('set', KEYS[1], ARGV[2], 'EX', ARGV[3]) "
+               "end return 0")
+
+
 class BrokerTaken(MirsadError):
     """The broker database already serves another database."""
 
@@ -75,8 +79,25 @@ def beat_token() -> str:
 
 
 def take_beat_lock(client: redis.Redis, token: str) -> bool:
-    """True when this process is (now) the deployment's one beat."""
+    """True when this process is (now) the deployment's one beat. A lease left by a beat of this machine
+    that is no longer running (``mirsad up`` SIGKILLed a moment ago) is taken at once, not after it lapses."""
+    held = beat_holder(client)
+    if held is not None and _ended_here(held):
+        client.eval(_TAKE_STALE, 1, BEAT_LOCK_KEY, held, token, LEASE)
     return bool(client.set(BEAT_LOCK_KEY, token, nx=True, ex=LEASE)) or renew_beat_lock(client, token)
+
+
+def _ended_here(token: str) -> bool:
+    host, _, pid = token.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # someone else's process: alive
+        return False
+    return False
 
 
 def renew_beat_lock(client: redis.Redis, token: str) -> bool:
