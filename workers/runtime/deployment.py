@@ -29,8 +29,8 @@ LEASE = 60  # seconds; refreshed every few seconds by each process's watchdog (r
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end return 0"
 
 
-_TAKE_STALE = ("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('set', KEYS[1], ARGV[2], 'EX', ARGV[3]) "
-               "end return 0")
+_TAKE_STALE = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
+               "return redis.call('set', KEYS[1], ARGV[2], 'EX', ARGV[3]) end return 0")
 
 
 class BrokerTaken(MirsadError):
