@@ -8,12 +8,13 @@ import logging
 from rich.markup import escape
 
 from workers.cli import demo, items, replay, running, sources, vocab
-from workers.cli.output import err
-from workers.core.errors import MirsadError
+from workers.cli.output import err, require_schema, safe_url
+from workers.core.errors import DatabaseUnavailable, MirsadError
 from workers.core.settings import SettingError, get_settings
 
 # One module per command group, in the order ``mirsad --help`` lists them.
 COMMAND_GROUPS = (running, items, replay, vocab, sources, demo)
+DATABASE_COMMANDS = {"push", "watch", "items", "stories", "show", "status", "sites", "sources", "requeue"}
 SERVICE_COMMANDS = {"worker", "beat"}  # long-running services log as configured (MIRSAD_LOG_LEVEL)
 QUIET_LIBRARIES = ("alembic", "httpx", "httpcore", "celery", "kombu", "trafilatura", "htmldate", "courlan")
 
@@ -31,12 +32,22 @@ def main(argv: list[str] | None = None) -> int:
         for noisy in QUIET_LIBRARIES:  # their INFO lines are not the user's business in a CLI command
             logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
+        if args.command in DATABASE_COMMANDS:
+            require_schema()
         return args.handler(args) or 0
+    except DatabaseUnavailable as exc:
+        err.print(f"[red]error:[/red] {escape(one_line(str(exc)))} (database {safe_url(settings.database_url)}: "
+                  f"start it, or set MIRSAD_DATABASE_URL)")
+        return 2
     except MirsadError as exc:
-        err.print(f"[red]error:[/red] {escape(exc.reason)}")
+        err.print(f"[red]error:[/red] {escape(one_line(exc.reason))}")
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def one_line(message: str) -> str:
+    return " ".join(message.split())
 
 
 def build_parser() -> argparse.ArgumentParser:

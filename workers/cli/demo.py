@@ -13,6 +13,7 @@ from rich.table import Table
 
 from workers.cli.output import (
     err,
+    fail,
     out,
     require_broker,
     safe_url,
@@ -45,7 +46,11 @@ def cmd_demo(args) -> int:
         def log_message(self, *_):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), functools.partial(QuietHandler, directory=str(pages_dir)))
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", args.port),
+                                     functools.partial(QuietHandler, directory=str(pages_dir)))
+    except OSError as exc:
+        raise fail(f"port {args.port} on 127.0.0.1 is not free ({exc.strerror}); pick another with --port N") from None
     threading.Thread(target=server.serve_forever, daemon=True).start()
     err.print(f"serving {len(pages)} sample pages from {pages_dir} on http://127.0.0.1:{args.port}/; "
               f"database {safe_url(settings.database_url)}")

@@ -117,3 +117,18 @@ def require_broker() -> None:
         raise fail(f"Redis is not reachable at {safe_url(settings.redis_url)} ({exc}). Start it (e.g. "
                    f"`redis-server --daemonize yes`) or set MIRSAD_REDIS_URL.") from None
     check_broker(client, settings)
+
+
+def require_schema() -> None:
+    """A database that was never migrated is migrated on first use (nothing in it to lose); one behind the
+    code is left alone, with the fix, since workers of the older code may still be running on it."""
+    from workers.storage.db import migrate, schema_revisions
+
+    settings = get_settings()
+    current, head = schema_revisions()
+    if current is None:
+        migrate()
+        err.print(f"database {safe_url(settings.database_url)} was never migrated: created its tables")
+    elif current != head:
+        raise fail(f"database {safe_url(settings.database_url)} is at revision {current}, this Mirsad needs {head}: "
+                   f"run `mirsad migrate`")

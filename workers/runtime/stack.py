@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from workers.core.settings import Settings
 from workers.core.topology import CPU_QUEUES, IO_QUEUES
+from workers.runtime import deployment
 from workers.runtime.liveness import SUPERVISOR_ENV
 
 log = logging.getLogger("mirsad.stack")
@@ -121,6 +122,19 @@ class Stack:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        self.restart_due.clear()
+        self._release_broker()
+
+    def _release_broker(self) -> None:
+        """Every service has ended: the deployment's lease on the broker goes too (unless another stack of
+        the same deployment still runs: its watchdogs take it again within seconds)."""
+        import redis
+
+        settings = Settings.from_env({**os.environ, **(self.env or {})})
+        try:
+            deployment.release_broker(deployment.broker_client(settings), settings)
+        except redis.RedisError as exc:
+            log.info("the broker lease was not released (%s); it lapses by itself", exc)
 
     def __enter__(self) -> "Stack":
         return self.start()
