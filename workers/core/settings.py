@@ -62,6 +62,9 @@ class Settings:
     story_window_days: float = field(
         default=7.0, metadata={"doc": "Days apart two items may be published and still join one story (also how far "
                                       "back the store stage looks for the story a new item belongs to)."})
+    story_index_items: int = field(
+        default=5_000, metadata={"doc": "Most items of the story window each processing worker keeps in memory to "
+                                         "match new items against (the newest; bounds a worker's memory)."})
     fetch_concurrency: int = field(default=16, metadata={"doc": "Requests in flight per fetch worker (threads)."})
     process_concurrency: int = field(
         default_factory=lambda: os.cpu_count() or 2,
