@@ -107,7 +107,7 @@ def soak(count: int, kind: str, log_path: Path) -> dict:
                 report["rate"].append({"items": done, "items_per_s": round(rate, 1)})
                 print(f"{done:>6} items  {rate:6.1f} items/s  rss {[rss_mb(p.pid) for p in stack.processes.values()]}",
                       flush=True)
-                last, next_mark = (now, done), next_mark + tenth
+                last, next_mark = (now, done), (done // tenth + 1) * tenth
             if done >= pushed:
                 break
             if stack.exited():

@@ -8,7 +8,7 @@ import logging
 from rich.markup import escape
 
 from workers.cli import demo, items, replay, running, sources, vocab
-from workers.cli.output import err, require_schema, safe_url
+from workers.cli.output import PLAIN, err, require_schema, safe_url
 from workers.core.errors import DatabaseUnavailable, MirsadError
 from workers.core.settings import SettingError, get_settings
 
@@ -22,6 +22,7 @@ QUIET_LIBRARIES = ("alembic", "httpx", "httpcore", "celery", "kombu", "trafilatu
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    PLAIN["on"] = getattr(args, "plain", False)
     try:
         settings = get_settings()
     except SettingError as exc:
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, handler, help: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help, description=help)
         sub.set_defaults(handler=handler)
+        sub.add_argument("--plain", action="store_true", help="one field per line instead of tables")
         return sub
 
     for group in COMMAND_GROUPS:

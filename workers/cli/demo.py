@@ -9,12 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rich.progress import Progress
-from rich.table import Table
 
 from workers.cli.output import (
+    cut_at_word,
     err,
     fail,
-    out,
+    print_rows,
     require_broker,
     safe_url,
     tag_summary,
@@ -87,13 +87,14 @@ def _wait_until_final(ids: list[int], timeout: float) -> dict[int, str]:
 
 
 def _print_demo_items(ids: list[int]) -> None:
+    """One row per page: the item id (what ``show``, ``items`` and ``stories`` take) and the URL id (``url:N``)."""
     with session_scope() as session:
-        table = Table("#", "state", "lang", "title", "tags")
-        for record, item in queries.urls_with_items(session, ids):
-            table.add_row(str(record.id), record.state, item.language or "" if item else "",
-                          (item.title or "")[:50] if item else (record.last_error or ""),
-                          tag_summary(item) if item else "")
-        out.print(table)
+        print_rows(["item", "state", "lang", "title", "tags", "url id"],
+                   [[item.id if item else "", record.state, (item.language or "") if item else "",
+                     cut_at_word(item.title, 50) if item else (record.last_error or ""),
+                     tag_summary(item) if item else "", f"url:{record.id}"]
+                    for record, item in queries.urls_with_items(session, ids)])
+        err.print("show one with: mirsad show ITEM (or mirsad show url:N)")
 
 def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
     demo = command("demo", cmd_demo, "Serve the sample pages in seeds/, run the stack, push them and print the tagged items.")

@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 
@@ -77,7 +78,8 @@ def cmd_worker(args) -> int:
     if not io_only:  # before consuming (and before a prefork pool forks, so children inherit it)
         from workers.runtime.pipeline import warm_up
         warm_up()
-    Watchdog(settings).start()
+    Watchdog(settings, f"{'fetch' if io_only else 'process'}-{os.getpid()}@{socket.gethostname()}",
+             ",".join(queues)).start()
     app.worker_main(argv)
     return 0
 
@@ -112,7 +114,7 @@ def cmd_beat(_args) -> int:
                 raise fail(f"the broker {safe_url(settings.redis_url)} has been unreachable for longer than "
                            f"MIRSAD_WORKER_STALL_EXIT ({exc})") from None
         time.sleep(5)
-    Watchdog(settings, beat_token=token).start()
+    Watchdog(settings, f"beat-{os.getpid()}@{socket.gethostname()}", beat_token=token).start()
     app.start(["beat", "--scheduler", "celery.beat:Scheduler", "--loglevel", settings.log_level])
     return 0
 

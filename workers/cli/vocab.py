@@ -69,7 +69,7 @@ def cmd_entities_list(args) -> int:
     from workers.stages.entities import list_entities
 
     entities = list_entities(get_settings().config_dir, args.kind)
-    if args.json:
+    if args.json or getattr(args, "json_listing", False):
         print_json([{"kind": e.kind, "name": e.name, "aliases": list(e.aliases), "short": list(e.short)}
                     for e in entities])
         return 0
@@ -104,6 +104,7 @@ def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
 
     entities = command("entities", cmd_entities_list, "List or extend the watchlist of people and organisations.")
     entities.set_defaults(kind=None, json=False)  # `mirsad entities` alone lists everything
+    entities.add_argument("--json", dest="json_listing", action="store_true", help="list them as JSON")
     entity_commands = entities.add_subparsers(dest="entities_command", metavar="list|add")
     entity_list = entity_commands.add_parser("list", help="the watchlist, by kind and name")
     entity_list.set_defaults(handler=cmd_entities_list)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
 import redis
 
@@ -24,6 +25,7 @@ from workers.core.settings import Settings, redacted
 DEPLOYMENT_KEY = "mirsad:deployment"
 BEAT_LOCK_KEY = "mirsad:beat"
 LEASE = 60  # seconds; refreshed every few seconds by each process's watchdog (runtime/liveness.py)
+HEARTBEAT_LEASE = 20
 
 # Extend the lease only while we still hold it (a compare-and-expire, atomic in Redis).
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end return 0"
@@ -81,6 +83,27 @@ def release_broker(client: redis.Redis, settings: Settings) -> None:
     """Give the broker database up when this deployment's processes have all stopped (``Stack.stop``),
     so that a stack for another database may start at once rather than after the lease lapses."""
     client.eval(_RELEASE, 1, DEPLOYMENT_KEY, identity(settings))
+
+
+PROCESS_KEY = "mirsad:process:"  # + name: a worker's or beat's heartbeat (what `mirsad status` lists)
+
+
+def heartbeat(client: redis.Redis, name: str, role: str, queues: str) -> None:
+    """Say this process is alive and what it consumes; the entry lapses when it stops beating."""
+    key = PROCESS_KEY + name
+    client.hset(key, mapping={"role": role, "queues": queues, "at": f"{time.time():.0f}"})
+    client.expire(key, HEARTBEAT_LEASE)
+
+
+def attached(client: redis.Redis) -> list[dict]:
+    """Every worker and beat that beat within HEARTBEAT_LEASE: name, role, queues, seconds since its beat."""
+    found = []
+    for key in client.scan_iter(match=PROCESS_KEY + "*", count=200):
+        values = {_text(k): _text(v) for k, v in client.hgetall(key).items()}
+        if values:
+            found.append({"name": _text(key).removeprefix(PROCESS_KEY), "role": values.get("role"),
+                          "queues": values.get("queues"), "seconds_ago": round(time.time() - float(values["at"]), 1)})
+    return sorted(found, key=lambda entry: (entry["role"] or "", entry["name"]))
 
 
 def beat_token() -> str:

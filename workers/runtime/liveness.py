@@ -6,7 +6,8 @@
   so no orphan keeps consuming from Redis for a database nobody runs any more.
 - Its broker has been unreachable for longer than MIRSAD_WORKER_STALL_EXIT: it exits with
   ``STALLED`` so that ``mirsad up``, compose or systemd starts a fresh one.
-- It refreshes the deployment's lease on the broker (and beat's lock); a process that finds the
+- It beats (``mirsad status`` lists the processes attached) and refreshes the deployment's lease on
+  the broker (and beat's lock); a process that finds the
   lease taken by another deployment, or beat's lock by another beat, exits with ``DISPLACED``.
 
 Under compose or systemd there is no Mirsad parent (MIRSAD_SUPERVISOR_PID is unset): only the
@@ -45,9 +46,10 @@ def supervisor_pid() -> int | None:
 class Watchdog(threading.Thread):
     """Started by ``mirsad worker`` and ``mirsad beat`` before they consume; a daemon thread."""
 
-    def __init__(self, settings: Settings, beat_token: str | None = None):
+    def __init__(self, settings: Settings, name: str, queues: str = "", beat_token: str | None = None):
         super().__init__(name="mirsad-watchdog", daemon=True)
         self.settings = settings
+        self.process_name, self.queues = name, queues
         self.beat_token = beat_token
         self.supervisor = supervisor_pid()
         self.broker_ok_at = time.monotonic()
@@ -79,6 +81,7 @@ class Watchdog(threading.Thread):
     def _check_broker(self, client: redis.Redis, now: float) -> None:
         try:
             deployment.claim_broker(client, self.settings)
+            deployment.heartbeat(client, self.process_name, "beat" if self.beat_token else "worker", self.queues)
             if self.beat_token and not deployment.renew_beat_lock(client, self.beat_token):
                 log.error("another beat (%s) holds the lock now: this one exits", deployment.beat_holder(client))
                 os._exit(DISPLACED)
