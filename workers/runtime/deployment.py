@@ -100,9 +100,9 @@ def attached(client: redis.Redis) -> list[dict]:
     found = []
     for key in client.scan_iter(match=PROCESS_KEY + "*", count=200):
         values = {_text(k): _text(v) for k, v in client.hgetall(key).items()}
-        if values:
-            found.append({"name": _text(key).removeprefix(PROCESS_KEY), "role": values.get("role"),
-                          "queues": values.get("queues"), "seconds_ago": round(time.time() - float(values["at"]), 1)})
+        if values.get("at"):
+            found.append({"name": (_text(key) or "").removeprefix(PROCESS_KEY), "role": values.get("role"),
+                          "queues": values.get("queues"), "seconds_ago": round(time.time() - float(values["at"] or 0), 1)})
     return sorted(found, key=lambda entry: (entry["role"] or "", entry["name"]))
 
 

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from kombu.exceptions import OperationalError as BrokerError
 
-from workers.core.topology import STAGE_FOR_STATE
+from workers.core.topology import STAGE_FOR_STATE, UrlState
 from workers.runtime.dispatch import send_stage
 from workers.storage import replay
 from workers.storage.db import session_scope
@@ -33,7 +33,7 @@ def requeue(by: str, states: Sequence[str] = REPLAYABLE, reason: str | None = No
         return done
     for requeued in done:
         try:
-            send_stage(STAGE_FOR_STATE[requeued.to_state], requeued.url_id)
+            send_stage(STAGE_FOR_STATE[UrlState(requeued.to_state)], requeued.url_id)
         except BrokerError as exc:
             log.warning("url_id=%s requeued but not sent (%s); the reconciler will send it", requeued.url_id, exc)
     return done

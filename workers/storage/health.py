@@ -131,7 +131,7 @@ def _figures(site: str, rows: list, garbled: set[int], now: datetime) -> SiteHea
 
 
 def _flags(health: SiteHealth, earlier_items: int) -> list[str]:
-    flags = []
+    flags: list[str] = []
     if health.urls < MIN_SAMPLE:
         return flags
     failed = sum(health.failures.values())
