@@ -82,7 +82,8 @@ class Watchdog(threading.Thread):
         try:
             deployment.claim_broker(client, self.settings)
             deployment.heartbeat(client, self.process_name, "beat" if self.beat_token else "worker", self.queues)
-            if self.beat_token and not deployment.renew_beat_lock(client, self.beat_token):
+            # take_beat_lock, not only renew: a Redis restarted empty lost the lock, and this beat is still the one
+            if self.beat_token and not deployment.take_beat_lock(client, self.beat_token):
                 log.error("another beat (%s) holds the lock now: this one exits", deployment.beat_holder(client))
                 os._exit(DISPLACED)
         except deployment.BrokerTaken as exc:
