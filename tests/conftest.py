@@ -1,8 +1,9 @@
 """Shared test fixtures: both databases, a dedicated Redis database, and an isolated environment.
 
 Tests talk to the real PostgreSQL and Redis of the machine (`.ci/run` starts
-them). The Redis database and the PostgreSQL database are the tests' own, so
-a developer's data is never touched.
+them). The Redis database (MIRSAD_TEST_REDIS_URL), the PostgreSQL database and
+the config/ folder (a copy, following no source) are the tests' own, so a
+developer's data, queues and configuration are never touched.
 """
 
 from __future__ import annotations
@@ -23,7 +24,20 @@ def _test_redis_url() -> str:
     return f"{server}/{int(database) - worker}"
 
 
+def _test_config(root: str) -> Path:
+    """A copy of the project's config/ for the whole run, following no source: the user's own feeds are
+    never polled by the tests' beat, and no test reads or edits the project's files."""
+    copy = Path(shutil.copytree(Path(__file__).resolve().parents[1] / "config", Path(root) / "config"))
+    sources = copy / "sources.yaml"
+    header = "".join(line for line in sources.read_text(encoding="utf-8").splitlines(keepends=True)
+                     if line.startswith("#"))
+    sources.write_text(f"{header}sources: []\n", encoding="utf-8")
+    return copy
+
+
 _TMP = tempfile.mkdtemp(prefix="mirsad-tests-")
+TEST_CONFIG = _test_config(_TMP)
+os.environ["MIRSAD_CONFIG_DIR"] = str(TEST_CONFIG)
 os.environ["MIRSAD_REDIS_URL"] = _test_redis_url()
 os.environ["MIRSAD_DATABASE_URL"] = f"sqlite:///{_TMP}/default.db"
 os.environ["MIRSAD_ALLOW_PRIVATE_HOSTS"] = "127.0.0.0/8"
@@ -36,7 +50,6 @@ import redis  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from tests.stack_helpers import FAST_RECOVERY, free_port  # noqa: E402
-from workers.core.settings import PROJECT_ROOT  # noqa: E402
 from workers.runtime.stack import Stack  # noqa: E402
 from workers.storage.db import forget_engines, get_engine, migrate  # noqa: E402
 from workers.storage.models import Base  # noqa: E402
@@ -56,7 +69,7 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture
 def config_copy(tmp_path):
     """A copy of config/ for a test to edit (point MIRSAD_CONFIG_DIR at it for the code that reads settings)."""
-    return Path(shutil.copytree(PROJECT_ROOT / "config", tmp_path / "config"))
+    return Path(shutil.copytree(TEST_CONFIG, tmp_path / "config"))
 
 
 @pytest.fixture(scope="session")

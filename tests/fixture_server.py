@@ -66,15 +66,16 @@ PDF = (b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
 
 
 class FixtureServer:
-    def __init__(self, pages_dir: Path | None = None, port: int = 0):
+    def __init__(self, pages_dir: Path | None = None, port: int = 0, host: str = "127.0.0.1"):
+        """``host``: another loopback address (127.0.0.2…) makes another site, as ``site_of`` sees it."""
         self.pages_dir = Path(pages_dir or DEFAULT_PAGES_DIR)
         self.requests: list[tuple[float, str, str]] = []
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.flaky_counts: Counter[str] = Counter()
-        self._httpd = _Server(("127.0.0.1", port), _Handler)
+        self._httpd = _Server((host, port), _Handler)
         self._httpd.fixture = self
-        self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self.base_url = f"http://{host}:{self._httpd.server_address[1]}"
         self._thread: threading.Thread | None = None
 
     def url(self, path: str) -> str:

@@ -55,6 +55,11 @@ SETTING_NAMES = [env_name(f.name) for f in dataclasses.fields(Settings)]
 
 # -- running commands ----------------------------------------------------------------------------------------
 
+def without_warnings(lines: list[str]) -> list[str]:
+    """Push's output without its warning that no worker consumes fetch (these tests run no stack)."""
+    return [line for line in lines if not line.startswith("warning: no worker consumes")]
+
+
 def sqlite_env(directory: Path) -> dict[str, str]:
     return {**FAST_STACK, "MIRSAD_DATABASE_URL": f"sqlite:///{directory}/mirsad.db"}
 
@@ -253,10 +258,10 @@ def test_push_reports_each_url_and_exits_1_when_one_is_rejected(database_url, id
     good, bad = "http://127.0.0.1:9/news/1", "htp:/broken url"
     result = mirsad("push", good, bad, good + "?utm_source=x#top", env={"MIRSAD_DATABASE_URL": database_url})
     assert result.returncode == 1, result.stderr
-    lines = result.stderr.splitlines()
-    assert re.match(rf"accepted\s+{re.escape(good)}\s+queued as #1$", lines[0]), lines
+    lines = without_warnings(result.stderr.splitlines())
+    assert re.match(rf"accepted\s+{re.escape(good)}\s+queued as url:1$", lines[0]), lines
     assert re.match(rf"rejected\s+{re.escape(bad)}\s+\S", lines[1]), lines  # with the reason
-    assert re.match(r"known\s+.*already known as #1 \(queued\)$", lines[2]), lines
+    assert re.match(r"known\s+.*already known as url:1 \(queued\)$", lines[2]), lines
     assert lines[3] == "1 accepted, 1 already known, 1 rejected"
 
 
@@ -276,7 +281,8 @@ def test_push_prints_each_url_whole_on_one_line(tmp_path, idle_broker):
             "http://127.0.0.1:9/" + "/".join(["defence-cooperation-between-turkey-and-libya"] * 4)]
     result = mirsad("push", *urls, env=env)  # a pipe: rich's default width is 80 columns
     assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines()[:2] == [f"accepted {url}  queued as #{n}" for n, url in enumerate(urls, 1)]
+    assert without_warnings(result.stderr.splitlines())[:2] == [f"accepted {url}  queued as url:{n}"
+                                                                for n, url in enumerate(urls, 1)]
 
 
 def test_push_reads_a_file_and_standard_input_skipping_blank_lines_and_comments(tmp_path, idle_broker):
@@ -326,8 +332,8 @@ def test_push_shows_a_progress_bar_in_a_terminal_only_for_many_urls(tmp_path, id
     assert push.wait(timeout=60) == 1
     raw = b"".join(chunks).decode("utf-8")
     assert ("pushing" in raw and "━" in raw) is bar, raw
-    screen = terminal_screen(raw)
-    assert screen == [*(f"accepted {url}  queued as #{n}" for n, url in enumerate(urls[:-1], 1)),
+    screen = without_warnings(terminal_screen(raw))
+    assert screen == [*(f"accepted {url}  queued as url:{n}" for n, url in enumerate(urls[:-1], 1)),
                       "rejected not a url  URL contains spaces or control characters",
                       f"{count} accepted, 0 already known, 1 rejected"]
 
@@ -559,7 +565,7 @@ def test_extract_says_why_it_could_not_read_the_page(server, tmp_path):
 # -- the demo and up -----------------------------------------------------------------------------------------
 
 def demo_rows(stdout: str) -> list[list[str]]:
-    """The cells of the demo's table rows: #, state, lang, title, tags."""
+    """The cells of the demo's table rows: item, state, lang, title, tags, url id."""
     return [[cell.strip() for cell in line.strip("│").split("│")] for line in stdout.splitlines()
             if re.match(r"│ \d+ ", line)]
 
@@ -617,3 +623,71 @@ def test_up_runs_the_stack_until_ctrl_c_and_leaves_no_process_behind(idle_broker
         for pid in services_started:
             if running(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+# -- the CLI tells the truth (issue 12) ----------------------------------------------------------------------
+
+def test_url_ids_and_item_ids_are_told_apart(populated):
+    url = populated.urls["ar-aggregator.html"]
+    by_url = json.loads(mirsad("show", url, "--json", env=populated.env).stdout)
+    with session_scope(populated.env["MIRSAD_DATABASE_URL"]) as session:
+        url_id = session.scalar(select(UrlRecord.id).where(UrlRecord.item_id == by_url["id"]))
+    assert json.loads(mirsad("show", f"url:{url_id}", "--json", env=populated.env).stdout) == by_url
+    assert json.loads(mirsad("show", f"item:{by_url['id']}", "--json", env=populated.env).stdout) == by_url
+
+
+def test_a_cut_list_says_so_and_tags_match_in_any_case(populated):
+    limited = mirsad("items", "--limit", "2", env=populated.env)
+    assert limited.stderr.strip() == f"2 of {len(PAGES)} item(s) shown; --limit N for more", limited.stderr
+    upper = json_lines(mirsad("items", "--tag", "country:LY", "--json", env=populated.env).stdout)
+    lower = json_lines(mirsad("items", "--tag", "Country:ly", "--json", env=populated.env).stdout)
+    assert upper and [i["id"] for i in lower] == [i["id"] for i in upper]
+    unknown = mirsad("items", "--tag", "colour:red", env=populated.env)
+    assert unknown.returncode == 2 and "unknown kind 'colour'" in unknown.stderr and "country" in unknown.stderr
+
+
+def test_arabic_cells_are_isolated_and_plain_prints_one_field_per_line(populated):
+    table = mirsad("items", env={**populated.env, **WIDE}).stdout
+    arabic = [line for line in table.splitlines() if re.search("[\u0600-\u06ff]", line)]
+    assert arabic and all("\u2068" in line and "\u2069" in line for line in arabic)
+    assert all(cell.count("\u2068") == cell.count("\u2069") for cell in arabic)
+    plain = mirsad("items", "--plain", env=populated.env).stdout
+    items = json_lines(mirsad("items", "--json", env=populated.env).stdout)
+    assert "│" not in plain and f"item: {items[0]['id']}" in plain.splitlines()
+    assert plain.count("\ntitle: ") + plain.startswith("title: ") == len(items)
+
+
+def test_titles_are_cut_at_a_word():
+    from workers.cli.output import cut_at_word
+
+    assert cut_at_word("Türkiye ve Libya askeri eğitim anlaşması imzaladı", 30) == "Türkiye ve Libya askeri…"
+    assert cut_at_word("short title", 30) == "short title"
+
+
+def test_status_lists_the_workers_and_beat_attached(populated):
+    status = json.loads(mirsad("status", "--json", env=populated.env).stdout)
+    roles = {(p["role"], p["queues"]) for p in status["processes"]}
+    assert ("beat", "") in roles and any(role == "worker" and "fetch" in queues.split(",") for role, queues in roles)
+    assert all(p["seconds_ago"] < 30 for p in status["processes"])
+
+
+def test_push_warns_when_no_worker_consumes_fetch(idle_broker, tmp_path):
+    result = mirsad("push", "http://127.0.0.1:9/nobody-home", env=sqlite_env(tmp_path))
+    assert result.returncode == 0 and "no worker consumes the fetch queue" in result.stderr, result.stderr
+    assert without_warnings(result.stderr.splitlines()) != result.stderr.splitlines()
+
+
+def test_every_listing_takes_json_without_list(config_copy):
+    env = {"MIRSAD_CONFIG_DIR": str(config_copy)}
+    entities = mirsad("entities", "--json", env=env)
+    assert entities.returncode == 0 and {"kind", "name"} <= set(json.loads(entities.stdout)[0])
+    sources = mirsad("sources", "--json", env=env)
+    assert sources.returncode == 0 and json.loads(sources.stdout) == []
+
+
+def test_removing_the_last_source_leaves_an_empty_list(config_copy):
+    env = {"MIRSAD_CONFIG_DIR": str(config_copy)}
+    assert mirsad("sources", "add", "https://example.com/feed.xml", env=env).returncode == 0
+    assert mirsad("sources", "remove", "https://example.com/feed.xml", env=env).returncode == 0
+    text = (config_copy / "sources.yaml").read_text(encoding="utf-8")
+    assert re.search(r"^sources: \[\]$", text, re.M), text

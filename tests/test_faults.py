@@ -32,6 +32,7 @@ from tests.stack_helpers import FAST_RECOVERY, wait_until
 from workers.core.errors import DatabaseUnavailable
 from workers.core.urls import canonicalize
 from workers.runtime.stack import FETCH_WORKER, PROCESS_WORKER, Stack, mirsad_command
+from workers.runtime.tasks import CPU_STAGE_ATTEMPTS
 from workers.storage import ledger
 from workers.storage.db import forget_engines, migrate, session_scope
 from workers.storage.models import Item, TagRecord, UrlEvent, UrlRecord
@@ -517,9 +518,10 @@ def test_a_page_that_kills_its_worker_every_time_ends_dead_and_the_rest_are_stor
     """The test plays the crash: each time a worker claims the poison page for clean (the ledger counts the
     attempt), the test SIGKILLs that worker, as a parser segfault or the kernel's OOM killer would, and
     relaunches it, as docker's restart policy would. The claim counts the attempt before the stage runs,
-    so after MIRSAD_MAX_ATTEMPTS crashes the next claim marks the URL dead instead of crashing again."""
-    max_attempts = 3
-    stack = start_stack(processing_workers=2, MIRSAD_MAX_ATTEMPTS=str(max_attempts))
+    so after the stage's attempts the next claim marks the URL dead instead of crashing again. Clean is a
+    deterministic stage: it gets two attempts even with MIRSAD_MAX_ATTEMPTS=3 (the retry policy per stage)."""
+    max_attempts = CPU_STAGE_ATTEMPTS
+    stack = start_stack(processing_workers=2, MIRSAD_MAX_ATTEMPTS="3")
     workers = ["process-worker-1", "process-worker-2"]
     database_url = stack.env["MIRSAD_DATABASE_URL"]
     started = time.monotonic()

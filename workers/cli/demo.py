@@ -9,11 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rich.progress import Progress
-from rich.table import Table
 
 from workers.cli.output import (
+    cut_at_word,
     err,
-    out,
+    fail,
+    print_rows,
     require_broker,
     safe_url,
     tag_summary,
@@ -46,7 +47,11 @@ def cmd_demo(args) -> int:
         def log_message(self, *_):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), functools.partial(QuietHandler, directory=str(pages_dir)))
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", args.port),
+                                     functools.partial(QuietHandler, directory=str(pages_dir)))
+    except OSError as exc:
+        raise fail(f"port {args.port} on 127.0.0.1 is not free ({exc.strerror}); pick another with --port N") from None
     threading.Thread(target=server.serve_forever, daemon=True).start()
     err.print(f"serving {len(pages)} sample pages from {pages_dir} on http://127.0.0.1:{args.port}/; "
               f"database {safe_url(settings.database_url)}")
@@ -83,13 +88,14 @@ def _wait_until_final(ids: list[int], timeout: float) -> dict[int, str]:
 
 
 def _print_demo_items(ids: list[int]) -> None:
+    """One row per page: the item id (what ``show``, ``items`` and ``stories`` take) and the URL id (``url:N``)."""
     with session_scope() as session:
-        table = Table("#", "state", "lang", "title", "tags")
-        for record, item in queries.urls_with_items(session, ids):
-            table.add_row(str(record.id), record.state, item.language or "" if item else "",
-                          (item.title or "")[:50] if item else (record.last_error or ""),
-                          tag_summary(item) if item else "")
-        out.print(table)
+        print_rows(["item", "state", "lang", "title", "tags", "url id"],
+                   [[item.id if item else "", record.state, (item.language or "") if item else "",
+                     cut_at_word(item.title, 50) if item else (record.last_error or ""),
+                     tag_summary(item) if item else "", f"url:{record.id}"]
+                    for record, item in queries.urls_with_items(session, ids)])
+        err.print("show one with: mirsad show ITEM (or mirsad show url:N)")
 
 def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
     demo = command("demo", cmd_demo,

@@ -16,6 +16,7 @@ from rich.table import Column, Table
 
 from workers.cli.output import (
     PROGRESS_THRESHOLD,
+    cut_at_word,
     err,
     fail,
     out,
@@ -23,12 +24,14 @@ from workers.cli.output import (
     print_document,
     print_item_line,
     print_json,
+    print_rows,
     read_urls,
     require_broker,
+    shown_of,
     tag_summary,
 )
-from workers.core.topology import PushVerdict, UrlState
-from workers.storage import ledger, queries, sources
+from workers.core.topology import FETCH_QUEUE, PushVerdict, UrlState
+from workers.storage import health, ledger, queries, sources
 from workers.storage.db import session_scope
 
 
@@ -40,6 +43,7 @@ def cmd_push(args) -> int:
         err.print("nothing to push: give URLs, -f FILE or - for standard input")
         return 2
     require_broker()
+    warn_without_fetch_worker()
     counts = dict.fromkeys(PushVerdict, 0)
     style = {PushVerdict.ACCEPTED: "green", PushVerdict.KNOWN: "yellow", PushVerdict.REJECTED: "red"}
     with Progress(console=err, transient=True, disable=len(urls) < PROGRESS_THRESHOLD) as progress:
@@ -52,6 +56,26 @@ def cmd_push(args) -> int:
     err.print(f"{counts[PushVerdict.ACCEPTED]} accepted, {counts[PushVerdict.KNOWN]} already known, "
               f"{counts[PushVerdict.REJECTED]} rejected")
     return 1 if counts[PushVerdict.REJECTED] else 0
+
+
+def attached_processes() -> list[dict] | None:
+    """The workers and beat beating on the broker now (``runtime.deployment.attached``); None when it is down."""
+    import redis
+
+    from workers.core.settings import get_settings
+    from workers.runtime.deployment import attached, broker_client
+
+    try:
+        return attached(broker_client(get_settings()))
+    except redis.RedisError:
+        return None
+
+
+def warn_without_fetch_worker() -> None:
+    processes = attached_processes()
+    if processes is not None and not any(FETCH_QUEUE in (p["queues"] or "").split(",") for p in processes):
+        err.print(f"[yellow]warning:[/yellow] no worker consumes the {FETCH_QUEUE} queue; the URLs wait until one "
+                  "starts")  # fits 80 columns: one line
 
 
 def cmd_watch(args) -> int:
@@ -70,26 +94,30 @@ def cmd_watch(args) -> int:
         return 0
 
 
+TAG_KINDS = ("language", "country", "person", "org", "place", "topic")  # what classify tags
+
+
 def cmd_items(args) -> int:
     tags = []
     for spec in args.tag:
         kind, sep, value = spec.partition(":")
-        if not sep:
-            raise fail(f"--tag wants KIND:VALUE, got {spec!r}")
-        tags.append((kind, value))
+        if not sep or not value:
+            raise fail(f"--tag wants KIND:VALUE (such as country:LY), got {spec!r}")
+        if kind.lower() not in TAG_KINDS:
+            raise fail(f"--tag {spec!r}: unknown kind {kind!r}; the kinds are {', '.join(TAG_KINDS)}")
+        tags.append((kind.lower(), value))
     since = parse_since(args.since) if args.since else None
     with session_scope() as session:
         rows = queries.newest_items(session, tags, since, args.limit)
+        total = queries.count_items(session, tags, since) if len(rows) >= args.limit else len(rows)
         if args.json:
             for item in rows:
                 print_item_line(item, True)
-            return 0
-        table = Table("id", "stored", "lang", "title", "site", "tags")
-        for item in rows:
-            table.add_row(str(item.id), item.stored_at.strftime("%Y-%m-%d %H:%M"), item.language or "",
-                          (item.title or "")[:60], item.site_name or "", tag_summary(item))
-        out.print(table)
-        err.print(f"{len(rows)} item(s)")
+        else:
+            print_rows(["item", "stored", "lang", "title", "site", "tags"],
+                       [[item.id, item.stored_at.strftime("%Y-%m-%d %H:%M"), item.language or "",
+                         cut_at_word(item.title, 60), item.site_name or "", tag_summary(item)] for item in rows])
+    err.print(shown_of(len(rows), total, "item(s)"))
     return 0
 
 
@@ -154,10 +182,20 @@ def cmd_status(args) -> int:
         failures = [{"url": r.url, "state": r.state, "reason": r.last_error, "at": r.updated_at.isoformat()}
                     for r in ledger.latest_failures(session)]
         flagged = sources.flagged(session, datetime.now(UTC))
+        sick_sites = [site.to_dict() for site in health.flagged(session)]
+    processes = attached_processes()
     if args.json:
         print_json({"queues": depths, "states": counts, "latest_failures": failures,
-                          "flagged_sources": flagged})
+                    "flagged_sources": flagged, "flagged_sites": sick_sites, "processes": processes})
         return 0
+    if processes is not None:
+        print_rows(["process", "role", "queues", "last heartbeat"],
+                   [[p["name"], p["role"], p["queues"], f"{p['seconds_ago']:g} s ago"] for p in processes])
+        if not any(p["role"] == "beat" for p in processes):
+            err.print("[yellow]warning:[/yellow] no beat attached: stuck URLs are not re-enqueued and sources are "
+                      "not polled (mirsad up, or mirsad beat)")
+        if not processes:
+            err.print("[yellow]warning:[/yellow] no worker attached: nothing is processed (mirsad up)")
     table = Table("queue", "waiting")
     for queue, depth in depths.items():
         table.add_row(queue, str(depth))
@@ -167,14 +205,17 @@ def cmd_status(args) -> int:
         table.add_row(state, str(counts.get(state, 0)))
     out.print(table)
     if failures:
-        table = Table("failed at", "state", "URL", "reason")
-        for f in failures:
-            table.add_row((f["at"] or "")[:19], f["state"], f["url"], f["reason"] or "")
-        out.print(table)
+        print_rows(["failed at", "state", "URL", "reason"],
+                   [[(f["at"] or "")[:19], f["state"], f["url"], f["reason"] or ""] for f in failures])
     if flagged:
         table = Table("source", "needs a look")
         for source in flagged:
             table.add_row(source["url"], source["flag"])
+        out.print(table)
+    if sick_sites:
+        table = Table("site", Column("needs a look", overflow="fold"))
+        for site in sick_sites:
+            table.add_row(site["site"], "; ".join(site["flags"]))
         out.print(table)
     return 0
 

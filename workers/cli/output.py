@@ -8,16 +8,19 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from workers.core.errors import MirsadError
-from workers.core.settings import get_settings
+from workers.core.settings import get_settings, redacted
 from workers.storage.models import Item
 
 out = Console(highlight=False, soft_wrap=True, markup=False)  # data ("[en]", "[Reuters]") is never markup
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # a message stays one line, its paths whole
 PROGRESS_THRESHOLD = 10
+FSI, PDI = "\u2068", "\u2069"  # first-strong isolate … pop directional isolate
+RIGHT_TO_LEFT = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")  # Hebrew, Arabic and their forms
+PLAIN = {"on": False}  # --plain: one field per line instead of tables (set by main)
 
 
 class CommandError(MirsadError):
@@ -31,6 +34,43 @@ class CommandError(MirsadError):
 def fail(message: str) -> CommandError:
     """The error to raise for ``message``: ``raise fail("no such file")``."""
     return CommandError(message)
+
+
+def isolate(value: object) -> str:
+    """A table cell in Unicode isolates, so that two right-to-left cells side by side keep their order on a
+    bidi terminal (the Unicode bidi algorithm would otherwise reorder the run of Arabic across the border)."""
+    text = "" if value is None else str(value)
+    return f"{FSI}{text}{PDI}" if RIGHT_TO_LEFT.search(text) else text  # left-to-right cells need none
+
+
+def cut_at_word(text: str | None, limit: int) -> str:
+    """``text`` within ``limit`` characters, cut at a word boundary with … when it is longer."""
+    text = " ".join((text or "").split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,.;:—-") + "…"
+
+
+def print_rows(headers: list[str], rows: list[list[object]], no_wrap: tuple[str, ...] = ()) -> None:
+    """A table whose cells are isolated and folded (a URL is never cut), or with --plain one ``field: value``
+    per line, a blank line between rows (for grep, screen readers and terminals without bidi)."""
+    if PLAIN["on"]:
+        for row in rows:
+            for header, value in zip(headers, row, strict=True):
+                if value not in (None, ""):
+                    out.print(f"{header}: {value}")
+            out.print("")
+        return
+    table = Table(*(Column(header, overflow="fold", no_wrap=header in no_wrap) for header in headers))
+    for row in rows:
+        table.add_row(*(isolate(value) for value in row))
+    out.print(table)
+
+
+def shown_of(shown: int, total: int, noun: str) -> str:
+    """``20 of 37 items shown; --limit N for more`` when the list was cut, else ``37 items``."""
+    return f"{shown} of {total} {noun} shown; --limit N for more" if total > shown else f"{total} {noun}"
 
 
 def print_json(data, indent: int | None = None) -> None:
@@ -100,18 +140,35 @@ def parse_since(value: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def safe_url(url: str) -> str:
-    return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", url)
-
+safe_url = redacted
 
 def require_broker() -> None:
-    """Fail early, with the fix, when Redis is not there (rather than hanging in a retry loop)."""
+    """Fail early, with the fix, when Redis is not there (rather than hanging in a retry loop), or when it
+    already serves another database (whose workers would take our messages and find nothing)."""
     import redis
 
-    url = get_settings().redis_url
+    from workers.runtime.deployment import broker_client, check_broker
+
+    settings = get_settings()
     try:
-        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+        client = broker_client(settings)
+        client.ping()
     except redis.RedisError as exc:
-        err.print(f"[red]error:[/red] Redis is not reachable at {safe_url(url)} ({exc}). Start it (e.g. "
-                  f"`redis-server --daemonize yes`) or set MIRSAD_REDIS_URL.")
-        raise SystemExit(2) from None
+        raise fail(f"Redis is not reachable at {safe_url(settings.redis_url)} ({exc}). Start it (e.g. "
+                   f"`redis-server --daemonize yes`) or set MIRSAD_REDIS_URL.") from None
+    check_broker(client, settings)
+
+
+def require_schema() -> None:
+    """A database that was never migrated is migrated on first use (nothing in it to lose); one behind the
+    code is left alone, with the fix, since workers of the older code may still be running on it."""
+    from workers.storage.db import migrate, schema_revisions
+
+    settings = get_settings()
+    current, head = schema_revisions()
+    if current is None:
+        migrate()
+        err.print(f"database {safe_url(settings.database_url)} was never migrated: created its tables")
+    elif current != head:
+        raise fail(f"database {safe_url(settings.database_url)} is at revision {current}, this Mirsad needs {head}: "
+                   f"run `mirsad migrate`")

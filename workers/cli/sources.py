@@ -27,10 +27,11 @@ def cmd_sources_list(args) -> int:
     now = datetime.now(UTC)
     with session_scope() as session:
         rows = [describe(source, now) for source in listing(session)]
-    if args.json:
+    if args.json or getattr(args, "json_listing", False):
         print_json(rows)
         return 0
-    table = Table("url", "kind", "every", "last poll", "last new", "new URLs", Column("health", overflow="fold"))
+    table = Table(Column("url", overflow="fold"), "kind", "every", "last poll", "last new", "new URLs",
+                  Column("health", overflow="fold"))
     for row in rows:
         table.add_row(row["url"], row["kind"] or "?", f"{row['every']}s", (row["last_polled_at"] or "never")[:19],
                       (row["last_new_at"] or "never")[:19], str(row["entries_seen"]), row["flag"] or "ok")
@@ -74,7 +75,8 @@ def cmd_sources_discover(args) -> int:
     from workers.storage.sources import DEFAULT_EVERY, add_to_file, read_declared
 
     require_broker()  # the requests take turns with the workers' through Redis
-    found = discover(args.url, fetch_fn=polite_fetch_fn(wait_up_to=MAX_INLINE_WAIT))
+    url = args.url if "://" in args.url else f"https://{args.url}"  # a bare site name: its https home page
+    found = discover(url, fetch_fn=polite_fetch_fn(wait_up_to=MAX_INLINE_WAIT))
     table = Table("url", "kind", "found in", "entries")
     for source in found:
         table.add_row(source.url, source.kind, source.via, str(source.entries))
@@ -109,6 +111,7 @@ def _sources_file() -> Path:
 def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
     sources = command("sources", cmd_sources_list, "List, add, remove or discover the feeds and sitemaps polled.")
     sources.set_defaults(json=False)  # `mirsad sources` alone lists them
+    sources.add_argument("--json", dest="json_listing", action="store_true", help="list them as JSON")
     source_commands = sources.add_subparsers(dest="sources_command", metavar="list|add|remove|discover")
     source_list = source_commands.add_parser("list",
                                              help="every source with its health (failing or quiet ones flagged)")

@@ -40,16 +40,28 @@ def cmd_sites(args) -> int:
         out.print(table)
         err.print(f"{len(lines)} line(s) of {site}; a line is learned once seen in {min_articles} articles")
         return 0
+    from workers.storage.health import site_health
+
     with session_scope() as session:
-        summaries = list_sites(session, min_articles)
+        summaries = {s.site: s for s in list_sites(session, min_articles)}
+        health = {h.site: h for h in site_health(session)}
+    names = [*health, *(site for site in summaries if site not in health)]  # flagged sites first
     if args.json:
-        print_json([{"site": s.site, "articles": s.articles, "learned": s.learned} for s in summaries])
+        print_json([{"site": site, "articles": summaries[site].articles if site in summaries else 0,
+                     "learned": summaries[site].learned if site in summaries else 0,
+                     "health": health[site].to_dict() if site in health else None} for site in names])
         return 0
-    table = Table("site", "articles", "lines learned")
-    for summary in summaries:
-        table.add_row(summary.site, str(summary.articles), str(summary.learned))
+    table = Table("site", "articles", "lines learned", "median chars", "last item",
+                  Column("needs a look", overflow="fold"))
+    for site in names:
+        summary, figures = summaries.get(site), health.get(site)
+        last = f"{figures.days_since_last_item:g} d ago" if figures and figures.days_since_last_item is not None else ""
+        table.add_row(site, str(summary.articles if summary else 0), str(summary.learned if summary else 0),
+                      f"{figures.median_chars:.0f}" if figures and figures.median_chars else "", last,
+                      "; ".join(figures.flags) if figures else "")
     out.print(table)
-    err.print(f"{len(summaries)} site(s); details: mirsad sites show SITE")
+    bad = sum(1 for figures in health.values() if figures.flags)
+    err.print(f"{len(names)} site(s), {bad} flagged; details: mirsad sites show SITE")
     return 0
 
 
@@ -57,7 +69,7 @@ def cmd_entities_list(args) -> int:
     from workers.stages.entities import list_entities
 
     entities = list_entities(get_settings().config_dir, args.kind)
-    if args.json:
+    if args.json or getattr(args, "json_listing", False):
         print_json([{"kind": e.kind, "name": e.name, "aliases": list(e.aliases), "short": list(e.short)}
                     for e in entities])
         return 0
@@ -81,7 +93,8 @@ def cmd_entities_add(args) -> int:
     return 0
 
 def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
-    sites = command("sites", cmd_sites, "List the sites strip has seen, with their articles and learned lines.")
+    sites = command("sites", cmd_sites, "List the sites seen, with their health (flagged first), articles and "
+                                        "learned lines.")
     sites.add_argument("--json", action="store_true")
     site_show = sites.add_subparsers(dest="sites_command", metavar="show").add_parser(
         "show", help="the lines one site repeats, with the articles each was seen in")
@@ -91,6 +104,7 @@ def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
 
     entities = command("entities", cmd_entities_list, "List or extend the watchlist of people and organisations.")
     entities.set_defaults(kind=None, json=False)  # `mirsad entities` alone lists everything
+    entities.add_argument("--json", dest="json_listing", action="store_true", help="list them as JSON")
     entity_commands = entities.add_subparsers(dest="entities_command", metavar="list|add")
     entity_list = entity_commands.add_parser("list", help="the watchlist, by kind and name")
     entity_list.set_defaults(handler=cmd_entities_list)

@@ -48,12 +48,37 @@ def current(key: Hashable, paths: Sequence[Path], build: Callable[[], T]) -> T:
             if entry is None:
                 raise
             if _refused.get(key) != stamp:
-                log.error("%s; keeping the last valid version until the file is fixed", exc)
+                log.error("%s; keeping the last valid version until the file is fixed", explain(exc, paths))
                 _refused[key] = stamp
             return entry[1]
         _built[key] = (stamp, value)
         _refused.pop(key, None)
         return value
+
+
+def yaml_error(path: Path) -> str | None:
+    """``config/x.yaml line 217 column 5: <problem>`` when ``path`` is not valid YAML, else None (also when absent)."""
+    try:
+        yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError as exc:
+        return f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8"
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        return f"{path}{where}: {exc.problem or exc.context}"
+    except yaml.YAMLError as exc:
+        return f"{path}: {exc}"
+    return None
+
+
+def explain(exc: Exception, paths: Sequence[Path]) -> str:
+    """An error building from ``paths``, said with the file, line and column when it is a YAML syntax error
+    (PyYAML's own message names "<unicode string>", not the file)."""
+    if isinstance(exc, yaml.YAMLError):
+        return next((found for path in paths if (found := yaml_error(path))), str(exc))
+    return str(exc)
 
 
 def forget() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -90,6 +91,9 @@ class Settings:
     story_window_days: float = field(
         default=7.0, metadata={"doc": "Days apart two items may be published and still join one story (also how far "
                                       "back the store stage looks for the story a new item belongs to)."})
+    story_index_items: int = field(
+        default=5_000, metadata={"doc": "Most items of the story window each processing worker keeps in memory to "
+                                         "match new items against (the newest; bounds a worker's memory)."})
     fetch_concurrency: int = field(default=16, metadata={"doc": "Requests in flight per fetch worker (threads)."})
     process_concurrency: int = field(
         default_factory=lambda: os.cpu_count() or 2,
@@ -105,6 +109,9 @@ class Settings:
                                        "`every`)."})
     visibility_timeout: int = field(
         default=3600, metadata={"doc": "Seconds before Redis hands an unacknowledged message to another worker."})
+    worker_stall_exit: float = field(
+        default=120.0, metadata={"doc": "Seconds a worker (or beat) may go without reaching its broker before it exits "
+                                        "non-zero, so that `mirsad up`, compose or systemd restarts it."})
     log_level: str = field(default="INFO", metadata={"doc": "Log level of workers and CLI."})
     api_host: str = field(default="127.0.0.1", metadata={"doc": "Address `mirsad api` listens on."})
     api_port: int = field(default=8000, metadata={"doc": "Port `mirsad api` listens on."})
@@ -140,8 +147,12 @@ class Settings:
             kind = type(default)
             try:
                 values[f.name] = kind(raw)
-            except ValueError as exc:
-                raise ValueError(f"{env_name(f.name)}={raw!r} is not a valid {kind.__name__}") from exc
+            except ValueError:
+                raise SettingError(f"{env_name(f.name)}={raw!r} is not a valid {kind.__name__}; unset it or set "
+                                   f"{_KIND_NAMES.get(kind, kind.__name__)} (default {_shown_default(f)})") from None
+            if kind in (int, float) and values[f.name] < 0:
+                raise SettingError(f"{env_name(f.name)}={raw!r} must not be negative; unset it or give a number "
+                                   f">= 0 (default {_shown_default(f)})")
         return cls(**values)
 
     def describe(self) -> list[tuple[str, str, str, str]]:
@@ -149,6 +160,24 @@ class Settings:
         defaults = type(self)()
         return [(env_name(f.name), str(getattr(self, f.name)), f.metadata.get("shown", str(getattr(defaults, f.name))),
                  f.metadata.get("doc", "")) for f in dataclasses.fields(self)]
+
+
+class SettingError(ValueError):
+    """A MIRSAD_* variable that cannot be used, said in one line with the variable and the fix."""
+
+
+_KIND_NAMES = {int: "a whole number", float: "a number", str: "text", Path: "a path"}
+
+
+def _shown_default(f: dataclasses.Field) -> str:
+    if f.metadata.get("shown"):
+        return f.metadata["shown"]
+    return str(f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+
+
+def redacted(url: str) -> str:
+    """A connection URL with its password replaced by ***, for logs, errors and keys other processes read."""
+    return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", url)
 
 
 def env_name(field_name: str) -> str:

@@ -125,15 +125,16 @@ class StepOutcome:
     elapsed_ms: float = 0.0
 
 
-def run_step(stage: Step, url_id: int) -> StepOutcome:
+def run_step(stage: Step, url_id: int, max_attempts: int | None = None) -> StepOutcome:
     """One attempt at ``stage`` for one URL, with the ledger around it; no Celery involved.
 
     Claims the URL (counting the attempt), runs the pure stage function, then saves its output
     and moves the state in one step. Database outages propagate as DatabaseUnavailable.
+    ``max_attempts``: the stage's own limit (the retry policy in ``runtime.tasks``), else the setting.
     """
     started = time.monotonic()
     takes, gives = stage.spec.takes, stage.spec.gives
-    max_attempts = get_settings().max_attempts
+    max_attempts = max_attempts or get_settings().max_attempts
     with step_scope() as db:
         claim = ledger.begin(db, url_id, takes, max_attempts)
     if claim is None:

@@ -32,15 +32,16 @@ def push(urls: Iterable[str], database_url: str | None = None, enqueue: bool = T
             yield PushResult(url, PushVerdict.REJECTED, str(exc))
             continue
         if not registration.created:
-            yield PushResult(url, PushVerdict.KNOWN, f"already known as #{registration.url_id} ({registration.state})",
-                             registration.url_id)
+            yield PushResult(url, PushVerdict.KNOWN,
+                             f"already known as url:{registration.url_id} ({registration.state})", registration.url_id)
             continue
         if not enqueue:
-            yield PushResult(url, PushVerdict.ACCEPTED, f"recorded as #{registration.url_id}", registration.url_id)
+            yield PushResult(url, PushVerdict.ACCEPTED, f"recorded as url:{registration.url_id}", registration.url_id)
             continue
         try:
             send_stage(STAGE_FOR_STATE[UrlState.QUEUED], registration.url_id)
-            detail = f"queued as #{registration.url_id}"
+            detail = f"queued as url:{registration.url_id}"
         except BrokerError as exc:
-            detail = f"recorded as #{registration.url_id}; broker unreachable ({exc}), the reconciler will enqueue it"
+            detail = (f"recorded as url:{registration.url_id}; broker unreachable ({exc}), "
+                      "the reconciler will enqueue it")
         yield PushResult(url, PushVerdict.ACCEPTED, detail, registration.url_id)

@@ -3,7 +3,13 @@
 A stage task runs one ``pipeline.run_step`` (claim, run the pure stage, save
 and move the state) and then enqueues the next stage. Retryable errors retry
 with exponential backoff and jitter (honouring Retry-After); permanent ones end
-the URL ``failed`` with the reason; after MIRSAD_MAX_ATTEMPTS it is ``dead``.
+the URL ``failed`` with the reason; after the stage's attempts it is ``dead``.
+
+The retry policy per stage: fetch gets MIRSAD_MAX_ATTEMPTS (the network is luck); the
+deterministic CPU stages (clean, strip, classify) at most ``CPU_STAGE_ATTEMPTS``, since an
+exception there is almost always the page, not luck; a database outage costs no attempt in any
+stage when the claim itself could not be made (the task retries until the database is back).
+A dead or failed URL can be replayed (``mirsad requeue``).
 """
 
 from __future__ import annotations
@@ -34,6 +40,16 @@ from workers.storage.models import utcnow
 
 log = logging.getLogger("mirsad.tasks")
 
+CPU_STAGE_ATTEMPTS = 2
+DETERMINISTIC_STAGES = ("clean", "strip", "classify")
+
+
+def stage_attempts(stage: Step, settings: Settings) -> int:
+    """How many attempts ``stage`` gets before the URL is dead (the retry policy above)."""
+    if stage.name in DETERMINISTIC_STAGES:
+        return min(settings.max_attempts, CPU_STAGE_ATTEMPTS)
+    return settings.max_attempts
+
 
 def backoff(attempt: int, settings: Settings, retry_after: float | None = None) -> float:
     """Exponential delay with full jitter; a server's Retry-After wins when it asks for longer."""
@@ -50,7 +66,7 @@ def run_stage(task, stage: Step, url_id: int) -> None:
             delay = politeness.requeue_delay(wait, settings)
             log.debug("%s url_id=%s: host busy for %.2fs; back in %.2fs", stage.name, url_id, wait, delay)
             raise task.retry(countdown=delay)
-        step = run_step(stage, url_id)
+        step = run_step(stage, url_id, stage_attempts(stage, settings))
     except DatabaseUnavailable as exc:
         delay = backoff(task.request.retries + 1, settings)
         log.warning("%s url_id=%s: %s; retry in %.1fs", stage.name, url_id, exc, delay)

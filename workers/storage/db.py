@@ -165,3 +165,14 @@ def migrate(database_url: str | None = None) -> None:
     from alembic import command
 
     command.upgrade(alembic_config(database_url), "head")
+
+
+def schema_revisions(database_url: str | None = None) -> tuple[str | None, str]:
+    """(the database's Alembic revision, None when it was never migrated; the newest revision of the code)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+    with _unavailable_as_retryable(), get_engine(database_url).connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    return current, head or ""

@@ -123,6 +123,12 @@ def stuck(db: Executor, older_than: timedelta, limit: int = 500) -> list[tuple[i
     return [(row.id, row.state) for row in rows]
 
 
+def reopen(db: Executor, url_id: int, from_state: str, to_state: str, detail: str) -> bool:
+    """Put a failed or dead URL back in ``to_state`` with a fresh count of attempts (a requeue);
+    False when it was no longer in ``from_state``."""
+    return _transition(db, url_id, from_state, 0, to_state, detail, attempts=0, last_error=None)
+
+
 def touch(db: Executor, url_id: int, state: str, detail: str) -> None:
     """Mark a URL as handled now (so the reconciler leaves it alone for another period) and log why."""
     _transition(db, url_id, state, None, state, detail)
@@ -136,8 +142,10 @@ def _transition(db: Executor, url_id: int, from_state: str, attempt: int | None,
     ledger work is two round trips in all; SQLite runs the two statements in the caller's transaction.
     """
     now = utcnow()
-    if to_state in FINAL_STATES:
+    if to_state == UrlState.STORED:  # the item holds it all now
         values = {"payload": None, "last_error": detail, **values}
+    elif to_state in FINAL_STATES:  # failed or dead keep the input of the stage that failed, for a requeue
+        values = {"last_error": detail, **values}
     moved = (update(URLS).where(URLS.c.id == url_id, URLS.c.state == from_state)
              .values(state=to_state, updated_at=now, **values))
     event = {"state": literal(to_state), "at": literal(now, UrlEvent.at.type),

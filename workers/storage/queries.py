@@ -28,18 +28,34 @@ def items_after(session: Session, last_id: int) -> list[Item]:
 
 def newest_items(session: Session, tags: Iterable[tuple[str, str]] = (), since: datetime | None = None,
                  limit: int = 20) -> list[Item]:
-    """The newest items carrying every (kind, value) tag, stored since ``since``."""
-    query = select(Item).order_by(Item.id.desc()).limit(limit).options(selectinload(Item.tags))
+    """The newest items carrying every (kind, value) tag (the value in any case), stored since ``since``."""
+    query = _items_matching(select(Item), tags, since)
+    return list(session.scalars(query.order_by(Item.id.desc()).limit(limit).options(selectinload(Item.tags))))
+
+
+def count_items(session: Session, tags: Iterable[tuple[str, str]] = (), since: datetime | None = None) -> int:
+    """How many items ``newest_items`` would list without its limit (so a cut list can say so)."""
+    return session.scalar(_items_matching(select(func.count()).select_from(Item), tags, since)) or 0
+
+
+def _items_matching(query, tags: Iterable[tuple[str, str]], since: datetime | None):
     for kind, value in tags:
         query = query.where(exists().where(TagRecord.item_id == Item.id, TagRecord.kind == kind,
-                                           TagRecord.value == value))
+                                           func.lower(TagRecord.value) == value.lower()))
     if since is not None:
         query = query.where(Item.stored_at >= since)
-    return list(session.scalars(query))
+    return query
 
 
 def item_or_url(session: Session, target: str) -> tuple[Item | None, UrlRecord | None]:
-    """An item id, or a URL as pushed: the item (if stored) and the URL record that stored it."""
+    """An item id (``N`` or ``item:N``), a URL id (``url:N``, as push and the demo print them) or a URL as
+    pushed: the item (if stored) and the URL record that stored it."""
+    kind, sep, number = target.partition(":")
+    if sep and number.isdigit() and kind in ("url", "item"):
+        if kind == "url":
+            record = session.get(UrlRecord, int(number))
+            return (session.get(Item, record.item_id) if record and record.item_id else None), record
+        target = number
     record = ledger.find(session, target) if not target.isdigit() else None
     item = session.get(Item, int(target)) if target.isdigit() else (
         session.get(Item, record.item_id) if record and record.item_id else None)

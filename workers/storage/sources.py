@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -106,6 +107,8 @@ def remove_from_file(config_dir: Path | str, url: str) -> Path:
     while end > first + 1 and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")):
         end -= 1  # blank lines and comments before the next entry belong to it
     updated = "\n".join(lines[:first] + lines[end:]) + "\n"
+    if (yaml.safe_load(updated) or {}).get("sources") is None:  # the last one gone: an empty list, not a null
+        updated = re.sub(r"^sources:[ \t]*$", "sources: []", updated, count=1, flags=re.M)
     _replace_checked(path, updated, lambda urls: url not in urls)
     return path
 

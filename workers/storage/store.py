@@ -146,10 +146,17 @@ def _window_index(session: Session, new_item_id: int, rebuild: bool = False) -> 
     if (rebuild or window is None or window.last_item_id >= new_item_id or now - window.built_at > WINDOW_REBUILD_AFTER
             or window.index.rules != rules):
         window = _windows[database] = _Window(stories.StoryIndex(rules=rules), 0, now)
-    rows = session.execute(select(Item.id, Item.story_id, Item.story_signature)
-                           .where(Item.id > window.last_item_id, Item.id != new_item_id,
-                                  Item.stored_at >= now - rules.window, Item.story_signature.is_not(None))
-                           .order_by(Item.id))
+    cap = get_settings().story_index_items
+    if len(window.index) >= cap:  # bounded memory: start again from the newest half, once per cap / 2 items
+        window = _windows[database] = _Window(stories.StoryIndex(rules=rules), 0, now)
+    newest = (select(Item.id).where(Item.story_signature.is_not(None)).order_by(Item.id.desc())
+              .offset(cap // 2).limit(1).scalar_subquery()) if window.last_item_id == 0 else None
+    query = select(Item.id, Item.story_id, Item.story_signature).where(
+        Item.id > window.last_item_id, Item.id != new_item_id, Item.stored_at >= now - rules.window,
+        Item.story_signature.is_not(None))
+    if newest is not None:
+        query = query.where(Item.id > func.coalesce(newest, 0))
+    rows = session.execute(query.order_by(Item.id))
     for row in rows:  # committed items only: the new one joins the index on the next look, if it commits
         if row.story_signature.get("v") == stories.SIGNATURE_VERSION:
             window.index.add(row.id, row.story_id, stories.Signature.from_dict(row.story_signature))
