@@ -62,8 +62,12 @@ def trafilatura_text(html: str, url: str, **options) -> str:
 
 def score(scorer: Path, gold_dir: Path, pred_dir: Path) -> dict[str, float]:
     """Macro precision, recall and F1 (and per-page figures) from the benchmark's scorer."""
-    result = subprocess.run([sys.executable, str(scorer), str(gold_dir), str(pred_dir), "--json"],
-                            check=True, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(scorer), str(gold_dir), str(pred_dir), "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(result.stdout)
 
 
@@ -89,8 +93,11 @@ def main() -> int:
         for page in manifest:
             html, _ = decode_html(gzip.decompress((args.bench / "html" / f"{page['id']}.html.gz").read_bytes()))
             for name, options in systems.items():
-                text = mirsad_text(html, page["url"], timings) if options is None \
+                text = (
+                    mirsad_text(html, page["url"], timings)
+                    if options is None
                     else trafilatura_text(html, page["url"], **options)
+                )
                 (folders[name] / f"{page['id']}.txt").write_text(text, encoding="utf-8")
         scorer = args.bench.parent / "score.py"
         print(f"{len(manifest)} pages of {args.bench}")
@@ -99,8 +106,10 @@ def main() -> int:
             figures = score(scorer, args.bench / "gold", folder)
             print(f"{name:<30} {figures['precision']:6.3f} {figures['recall']:6.3f} {figures['f1']:6.3f}")
     pages = len(manifest)
-    print(f"clean {timings.clean / pages * 1000:.1f} ms/page, strip {timings.strip / pages * 1000:.2f} ms/page "
-          f"({timings.strip / timings.clean:.1%} of clean)")
+    print(
+        f"clean {timings.clean / pages * 1000:.1f} ms/page, strip {timings.strip / pages * 1000:.2f} ms/page "
+        f"({timings.strip / timings.clean:.1%} of clean)"
+    )
     return 0
 
 

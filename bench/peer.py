@@ -86,8 +86,10 @@ class Pages(BaseHTTPRequestHandler):
 @contextlib.contextmanager
 def serving(hosts: list[str]) -> Iterator[dict[str, str]]:
     """One HTTP server per loopback host; host → its base URL."""
-    Pages.pages = {p.name.removesuffix(".html.gz"): gzip.decompress(p.read_bytes())
-                   for p in sorted((BENCH / "html").glob("*.html.gz"))}
+    Pages.pages = {
+        p.name.removesuffix(".html.gz"): gzip.decompress(p.read_bytes())
+        for p in sorted((BENCH / "html").glob("*.html.gz"))
+    }
     servers = [ThreadingHTTPServer((host, 0), Pages) for host in hosts]
     for server in servers:
         server.daemon_threads = True
@@ -117,8 +119,21 @@ def run_trafilatura(urls: list[str]) -> float:
         (work / "settings.cfg").write_text(text)
         (work / "urls.txt").write_text("\n".join(urls) + "\n")
         started = time.perf_counter()
-        subprocess.run([str(TRAFILATURA), "-i", str(work / "urls.txt"), "--parallel", "2", "-o", str(work / "out"),
-                        "--config-file", str(work / "settings.cfg")], check=True, capture_output=True)
+        subprocess.run(
+            [
+                str(TRAFILATURA),
+                "-i",
+                str(work / "urls.txt"),
+                "--parallel",
+                "2",
+                "-o",
+                str(work / "out"),
+                "--config-file",
+                str(work / "settings.cfg"),
+            ],
+            check=True,
+            capture_output=True,
+        )
         elapsed = time.perf_counter() - started
         written = len(list((work / "out").glob("*")))
         if written < len(urls) * 0.9:
@@ -163,9 +178,11 @@ def latencies(database_url: str, ids: list[int]) -> tuple[list[float], float, di
     """Each URL's seconds from its ``queued`` event to its final one, the span from the first push to
     the last final event, and the count of each final state."""
     with session_scope(database_url) as session:
-        events = session.execute(select(UrlEvent.url_id, UrlEvent.state, UrlEvent.at)
-                                 .where(UrlEvent.url_id.in_(ids),
-                                        UrlEvent.state.in_([UrlState.QUEUED, *FINAL_STATES]))).all()
+        events = session.execute(
+            select(UrlEvent.url_id, UrlEvent.state, UrlEvent.at).where(
+                UrlEvent.url_id.in_(ids), UrlEvent.state.in_([UrlState.QUEUED, *FINAL_STATES])
+            )
+        ).all()
     queued = {e.url_id: e.at for e in events if e.state == UrlState.QUEUED}
     final = {e.url_id: (e.state, e.at) for e in events if e.state != UrlState.QUEUED}
     spans = sorted((final[i][1] - queued[i]).total_seconds() for i in ids)
@@ -201,8 +218,11 @@ class MirsadRun:
         self._database = fresh_database(self.kind)
         self.database_url = self._database.__enter__()
         migrate(self.database_url)
-        env = {"MIRSAD_DATABASE_URL": self.database_url, "MIRSAD_REDIS_URL": REDIS_URL,
-               "MIRSAD_ALLOW_PRIVATE_HOSTS": "127.0.0.0/8"}
+        env = {
+            "MIRSAD_DATABASE_URL": self.database_url,
+            "MIRSAD_REDIS_URL": REDIS_URL,
+            "MIRSAD_ALLOW_PRIVATE_HOSTS": "127.0.0.0/8",
+        }
         if self.process_workers:
             env["MIRSAD_PROCESS_CONCURRENCY"] = str(self.process_workers)
         self._log_file = open(self.log, "wb")  # noqa: SIM115 (closed in __exit__)
@@ -264,8 +284,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3, help="rounds per database; medians are reported")
     parser.add_argument("--databases", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
-    parser.add_argument("--process-workers", type=int, default=None,
-                        help="MIRSAD_PROCESS_CONCURRENCY for the stack (default: the stack's own, the cores)")
+    parser.add_argument(
+        "--process-workers",
+        type=int,
+        default=None,
+        help="MIRSAD_PROCESS_CONCURRENCY for the stack (default: the stack's own, the cores)",
+    )
     parser.add_argument("--idle", type=int, default=7, help="single pages pushed to the idle stack, one at a time")
     parser.add_argument("--skip-peer", action="store_true", help="Mirsad only (scaling runs)")
     args = parser.parse_args()
@@ -300,9 +324,13 @@ def main() -> int:
                     time.sleep(2.0)  # let the stack go idle: the last acks, the reconciler's look
                     for n in range(args.idle):
                         idle[kind].append(run.single(page_urls([next(idle_bases)], tag, first_page=n)[0]))
-                    print(f"{kind} round {number + 1}: "
-                          + (f"trafilatura CLI {count / peer[-1]:.1f} pages/s, " if not args.skip_peer else "")
-                          + f"Mirsad {count / seconds:.1f} pages/s", file=sys.stderr, flush=True)
+                    print(
+                        f"{kind} round {number + 1}: "
+                        + (f"trafilatura CLI {count / peer[-1]:.1f} pages/s, " if not args.skip_peer else "")
+                        + f"Mirsad {count / seconds:.1f} pages/s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
             means[kind] = stage_means(run.log)
     print(f"{count} pages from {count} loopback hosts, {args.rounds} rounds, {os.cpu_count()} cores (medians)")
     peer_rate = count / statistics.median(peer) if peer else None
@@ -311,14 +339,19 @@ def main() -> int:
     for kind in kinds:
         rate = count / statistics.median(whole[kind])
         ratio = f"  ratio {rate / peer_rate:.2f}x" if peer_rate else ""
-        print(f"Mirsad stack, {kind:<10}:                  {rate:6.1f} pages/s{ratio}  "
-              f"push→final p50 {statistics.median(spans[kind]):.2f}s p95 {percentile(spans[kind], 0.95):.2f}s  "
-              f"idle single page p50 {statistics.median(idle[kind]) * 1000:.0f} ms "
-              f"(p95 {percentile(idle[kind], 0.95) * 1000:.0f} ms)  final states {states[kind]}")
-        print("    CPU per page: " + ", ".join(f"{name} {statistics.median(ms):.0f} ms"
-                                            for name, ms in cpu[kind].items()))
-        print(f"    written: {statistics.median(written[kind]) / 1024:.0f} KiB per page; "
-              "stage means (ok in N ms): " + ", ".join(f"{s} {ms:.0f}" for s, ms in means[kind].items()))
+        print(
+            f"Mirsad stack, {kind:<10}:                  {rate:6.1f} pages/s{ratio}  "
+            f"push→final p50 {statistics.median(spans[kind]):.2f}s p95 {percentile(spans[kind], 0.95):.2f}s  "
+            f"idle single page p50 {statistics.median(idle[kind]) * 1000:.0f} ms "
+            f"(p95 {percentile(idle[kind], 0.95) * 1000:.0f} ms)  final states {states[kind]}"
+        )
+        print(
+            "    CPU per page: " + ", ".join(f"{name} {statistics.median(ms):.0f} ms" for name, ms in cpu[kind].items())
+        )
+        print(
+            f"    written: {statistics.median(written[kind]) / 1024:.0f} KiB per page; "
+            "stage means (ok in N ms): " + ", ".join(f"{s} {ms:.0f}" for s, ms in means[kind].items())
+        )
     return 0
 
 

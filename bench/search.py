@@ -62,8 +62,15 @@ def store_labelled(database_url: str, items: dict) -> dict[str, int]:
     for key, spec in items.items():
         url = f"https://{spec['site']}/news/{key}"
         tags = [Tag(*tag.split(":", 1), 1.0) for tag in spec.get("tags", [])]
-        document = Document(text=spec["text"], title=spec["title"], language=spec["language"], url=url,
-                            published_at=spec["published_at"], site_name=spec["site"], tags=tags)
+        document = Document(
+            text=spec["text"],
+            title=spec["title"],
+            language=spec["language"],
+            url=url,
+            published_at=spec["published_at"],
+            site_name=spec["site"],
+            tags=tags,
+        )
         with session_scope(database_url) as session:
             ids[key] = store_item(session, url_hash(canonicalize(url)), url, document).item_id
     return ids
@@ -79,9 +86,17 @@ def evaluate(database_url: str, queries: list[dict], ids: dict[str, int]) -> lis
             got = [by_id.get(item.id, str(item.id)) for item in page.items]
             must = set(spec["must"])
             hits = must & set(got)
-            results.append({"q": spec["q"], "language": spec["language"], "got": got, "missed": sorted(must - hits),
-                            "extra": sorted(set(got) - must), "recall": len(hits) / len(must),
-                            "precision": len(hits) / len(got) if got else 0.0})
+            results.append(
+                {
+                    "q": spec["q"],
+                    "language": spec["language"],
+                    "got": got,
+                    "missed": sorted(must - hits),
+                    "extra": sorted(set(got) - must),
+                    "recall": len(hits) / len(must),
+                    "precision": len(hits) / len(got) if got else 0.0,
+                }
+            )
     return results
 
 
@@ -94,8 +109,10 @@ def quality(backends: list[str]) -> dict:
         for language in ("ar", "tr", "en"):
             mine = [r for r in results if r["language"] == language]
             report[f"{backend}/{language}"] = {
-                "queries": len(mine), "recall@10": round(statistics.mean(r["recall"] for r in mine), 3),
-                "precision@10": round(statistics.mean(r["precision"] for r in mine), 3)}
+                "queries": len(mine),
+                "recall@10": round(statistics.mean(r["recall"] for r in mine), 3),
+                "precision@10": round(statistics.mean(r["precision"] for r in mine), 3),
+            }
         for r in results:
             if r["missed"] or r["extra"]:
                 print(f"{backend}: {r['q']!r} missed {r['missed']} extra {r['extra']}", file=sys.stderr)
@@ -107,18 +124,54 @@ def quality(backends: list[str]) -> dict:
 FILLER_PER_LANGUAGE = 4000
 WORDS_PER_ITEM = (80, 220)
 SPEED_QUERIES = {
-    "one-word": ["تعاون", "ليبيا", "anlaşma", "savunma", "cooperation", "Libya", "طرابلس", "İstanbul", "drones",
-                 "اتفاقية"],
-    "three-word": ["تركيا ليبيا تعاون", "savunma anlaşması Libya", "Turkey Libya agreement", "وزير الدفاع طرابلس",
-                   "Türkiye Libya işbirliği", "defence minister Tripoli", "القوات البحرية مصراتة",
-                   "insansız hava araçları", "military training academies", "النفط أسعار ليبيا"],
-    "phrase": ['"التعاون الدفاعي"', '"savunma sanayii"', '"defence cooperation"', '"وزير الدفاع"',
-               '"insansız hava araçları"', '"Turkish warship"', '"الطائرات المسيرة"', '"Milli Savunma Bakanı"',
-               '"balance of power"', '"ميناء مصراتة"'],
-    "filtered": ["تعاون lang:ar country:LY", "anlaşma lang:tr site:aa.com.tr", "cooperation topic:defence-cooperation",
-                 "Libya country:TR lang:en", "ليبيا site:alwasat.ly", "savunma country:LY",
-                 "agreement lang:en site:dailysabah.com", "طرابلس topic:defence-cooperation",
-                 "işbirliği lang:tr country:TR", "drones lang:en"],
+    "one-word": [
+        "تعاون",
+        "ليبيا",
+        "anlaşma",
+        "savunma",
+        "cooperation",
+        "Libya",
+        "طرابلس",
+        "İstanbul",
+        "drones",
+        "اتفاقية",
+    ],
+    "three-word": [
+        "تركيا ليبيا تعاون",
+        "savunma anlaşması Libya",
+        "Turkey Libya agreement",
+        "وزير الدفاع طرابلس",
+        "Türkiye Libya işbirliği",
+        "defence minister Tripoli",
+        "القوات البحرية مصراتة",
+        "insansız hava araçları",
+        "military training academies",
+        "النفط أسعار ليبيا",
+    ],
+    "phrase": [
+        '"التعاون الدفاعي"',
+        '"savunma sanayii"',
+        '"defence cooperation"',
+        '"وزير الدفاع"',
+        '"insansız hava araçları"',
+        '"Turkish warship"',
+        '"الطائرات المسيرة"',
+        '"Milli Savunma Bakanı"',
+        '"balance of power"',
+        '"ميناء مصراتة"',
+    ],
+    "filtered": [
+        "تعاون lang:ar country:LY",
+        "anlaşma lang:tr site:aa.com.tr",
+        "cooperation topic:defence-cooperation",
+        "Libya country:TR lang:en",
+        "ليبيا site:alwasat.ly",
+        "savunma country:LY",
+        "agreement lang:en site:dailysabah.com",
+        "طرابلس topic:defence-cooperation",
+        "işbirliği lang:tr country:TR",
+        "drones lang:en",
+    ],
 }
 
 
@@ -127,24 +180,36 @@ def generate(count: int, items: dict, seed: int = 13):
     rng = random.Random(seed)
     vocab = {}
     for language in ("ar", "tr", "en"):
-        real = [w for spec in items.values() if spec["language"] == language
-                for w in f"{spec['title']} {spec['text']}".split()]
+        real = [
+            w
+            for spec in items.values()
+            if spec["language"] == language
+            for w in f"{spec['title']} {spec['text']}".split()
+        ]
         letters = "ابتثجحخدذرزسشصضطظعغفقكلمنهوي" if language == "ar" else "abcçdefgğhıijklmnoöprsştuüvyz"
         filler = ["".join(rng.choice(letters) for _ in range(rng.randint(3, 9))) for _ in range(FILLER_PER_LANGUAGE)]
         words = real + filler
         weights = [1.0 / (rank + 1) ** 0.9 for rank in range(len(words))]
         vocab[language] = (words, weights)
-    sites = {"ar": ["alwasat.ly", "libyaalahrar.ly", "aljazeera.net"], "tr": ["aa.com.tr", "trthaber.com"],
-             "en": ["libyaobserver.ly", "dailysabah.com"]}
+    sites = {
+        "ar": ["alwasat.ly", "libyaalahrar.ly", "aljazeera.net"],
+        "tr": ["aa.com.tr", "trthaber.com"],
+        "en": ["libyaobserver.ly", "dailysabah.com"],
+    }
     tags = [("country", "LY"), ("country", "TR"), ("topic", "defence-cooperation"), ("country", "EG")]
     start = datetime(2025, 1, 1, tzinfo=UTC)
     for n in range(count):
         language = ("ar", "tr", "en")[n % 3]
         words, weights = vocab[language]
         body = rng.choices(words, weights, k=rng.randint(*WORDS_PER_ITEM))
-        yield {"language": language, "site": rng.choice(sites[language]), "title": " ".join(body[:8]),
-               "text": " ".join(body[8:]), "published": start + timedelta(minutes=7 * n),
-               "tags": rng.sample(tags, rng.randint(0, 2))}
+        yield {
+            "language": language,
+            "site": rng.choice(sites[language]),
+            "title": " ".join(body[:8]),
+            "text": " ".join(body[8:]),
+            "published": start + timedelta(minutes=7 * n),
+            "tags": rng.sample(tags, rng.randint(0, 2)),
+        }
 
 
 def fill(database_url: str, count: int, items: dict, batch: int = 1000) -> float:
@@ -158,13 +223,27 @@ def fill(database_url: str, count: int, items: dict, batch: int = 1000) -> float
     def flush() -> None:
         nonlocal indexing
         with session_scope(database_url) as session:
-            session.execute(insert(Item), [{k: v for k, v in r.items() if k not in ("tags", "site", "published")}
-                                           for r in rows])
-            session.execute(insert(TagRecord), [{"item_id": r["id"], "kind": k, "value": v, "score": 1.0,
-                                                 "evidence": []} for r in rows for k, v in r["tags"]])
+            session.execute(
+                insert(Item), [{k: v for k, v in r.items() if k not in ("tags", "site", "published")} for r in rows]
+            )
+            session.execute(
+                insert(TagRecord),
+                [
+                    {"item_id": r["id"], "kind": k, "value": v, "score": 1.0, "evidence": []}
+                    for r in rows
+                    for k, v in r["tags"]
+                ],
+            )
             started = time.perf_counter()
-            search.index_items(session, [search.IndexedItem(r["id"], r["url"], r["title"], r["text"], r["language"],
-                                                            r["published_at"], r["stored_at"]) for r in rows])
+            search.index_items(
+                session,
+                [
+                    search.IndexedItem(
+                        r["id"], r["url"], r["title"], r["text"], r["language"], r["published_at"], r["stored_at"]
+                    )
+                    for r in rows
+                ],
+            )
             indexing += time.perf_counter() - started
         rows.clear()
 
@@ -172,11 +251,24 @@ def fill(database_url: str, count: int, items: dict, batch: int = 1000) -> float
         item_id = next_id
         next_id += 1
         url = f"https://{generated['site']}/g/{item_id}"
-        rows.append({"id": item_id, "url_hash": uuid.uuid4().hex, "url": url, "title": generated["title"],
-                     "text": generated["text"], "language": generated["language"],
-                     "published_at": generated["published"].isoformat(), "site_name": generated["site"],
-                     "keywords": [], "removed": [], "stored_at": generated["published"], "tags": generated["tags"],
-                     "site": generated["site"], "published": generated["published"]})
+        rows.append(
+            {
+                "id": item_id,
+                "url_hash": uuid.uuid4().hex,
+                "url": url,
+                "title": generated["title"],
+                "text": generated["text"],
+                "language": generated["language"],
+                "published_at": generated["published"].isoformat(),
+                "site_name": generated["site"],
+                "keywords": [],
+                "removed": [],
+                "stored_at": generated["published"],
+                "tags": generated["tags"],
+                "site": generated["site"],
+                "published": generated["published"],
+            }
+        )
         if len(rows) >= batch:
             flush()
     if rows:
@@ -190,9 +282,16 @@ def fill(database_url: str, count: int, items: dict, batch: int = 1000) -> float
 def per_item_index_cost(database_url: str, items: dict, sample: int = 300) -> float:
     """Milliseconds ``index_item`` adds to one store transaction (one item at a time, as store_item calls it)."""
     with session_scope(database_url) as session:
-        targets = [search.IndexedItem(*row) for row in session.execute(
-            Item.__table__.select().with_only_columns(Item.id, Item.url, Item.title, Item.text, Item.language,
-                                                      Item.published_at, Item.stored_at).limit(sample))]
+        targets = [
+            search.IndexedItem(*row)
+            for row in session.execute(
+                Item.__table__.select()
+                .with_only_columns(
+                    Item.id, Item.url, Item.title, Item.text, Item.language, Item.published_at, Item.stored_at
+                )
+                .limit(sample)
+            )
+        ]
     analyzer._word_forms.cache_clear()  # no help from words analysed before
     spent = 0.0
     for target in targets:
@@ -216,8 +315,11 @@ def latencies(database_url: str, repeats: int = 3) -> dict:
                     list_items(session, wanted, limit=50, with_snippets=True)
                     times.append(1000 * (time.perf_counter() - started))
             times.sort()
-            found[kind] = {"p50_ms": round(statistics.median(times), 1),
-                           "p95_ms": round(times[min(len(times) - 1, int(0.95 * len(times)))], 1), "runs": len(times)}
+            found[kind] = {
+                "p50_ms": round(statistics.median(times), 1),
+                "p95_ms": round(times[min(len(times) - 1, int(0.95 * len(times)))], 1),
+                "runs": len(times),
+            }
     return found
 
 
@@ -229,10 +331,13 @@ def speed(backends: list[str], count: int) -> dict:
             started = time.perf_counter()
             indexing = fill(url, count, items)
             filled = time.perf_counter() - started
-            report[backend] = {"items": count, "fill_s": round(filled, 1),
-                               "bulk_index_ms_per_item": round(1000 * indexing / count, 3),
-                               "store_step_index_ms_per_item": round(per_item_index_cost(url, items), 3),
-                               "latency": latencies(url)}
+            report[backend] = {
+                "items": count,
+                "fill_s": round(filled, 1),
+                "bulk_index_ms_per_item": round(1000 * indexing / count, 3),
+                "store_step_index_ms_per_item": round(per_item_index_cost(url, items), 3),
+                "latency": latencies(url),
+            }
             print(json.dumps({backend: report[backend]}, ensure_ascii=False), file=sys.stderr)
     return report
 

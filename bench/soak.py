@@ -91,13 +91,20 @@ def soak(count: int, kind: str, log_path: Path) -> dict:
     redis.Redis.from_url(os.environ["MIRSAD_REDIS_URL"]).flushdb()
     run = uuid.uuid4().hex[:6]
     report: dict = {"items": count, "database": kind, "rss_mb_at_1000": {}, "rss_mb_at_end": {}, "rate": []}
-    with FixtureServer() as server, open(log_path, "ab") as log, \
-            Stack(env={"MIRSAD_DATABASE_URL": database_url}, log_file=log) as stack:
+    with (
+        FixtureServer() as server,
+        open(log_path, "ab") as log,
+        Stack(env={"MIRSAD_DATABASE_URL": database_url}, log_file=log) as stack,
+    ):
         urls = [server.url(f"/article/soak-{run}-{n}") for n in range(count)]
         started = time.monotonic()
-        pusher = threading.Thread(target=lambda: report.update(
-            pushed=sum(1 for result in push(urls, database_url=database_url) if result.url_id is not None),
-            push_s=round(time.monotonic() - started, 1)), daemon=True)
+        pusher = threading.Thread(
+            target=lambda: report.update(
+                pushed=sum(1 for result in push(urls, database_url=database_url) if result.url_id is not None),
+                push_s=round(time.monotonic() - started, 1),
+            ),
+            daemon=True,
+        )
         pusher.start()  # sampling starts at once: the 1,000-item figures are taken at 1,000 items
         pushed = count
         tenth, next_mark, last = max(1, count // 10), max(1, count // 10), (started, 0)
@@ -109,8 +116,10 @@ def soak(count: int, kind: str, log_path: Path) -> dict:
             if done >= next_mark or done >= pushed:
                 rate = (done - last[1]) / max(now - last[0], 1e-9)
                 report["rate"].append({"items": done, "items_per_s": round(rate, 1)})
-                print(f"{done:>6} items  {rate:6.1f} items/s  rss {[rss_mb(p.pid) for p in stack.processes.values()]}",
-                      flush=True)
+                print(
+                    f"{done:>6} items  {rate:6.1f} items/s  rss {[rss_mb(p.pid) for p in stack.processes.values()]}",
+                    flush=True,
+                )
                 last, next_mark = (now, done), (done // tenth + 1) * tenth
             if done >= pushed or (not pusher.is_alive() and done >= report.get("pushed", count)):
                 break
@@ -120,8 +129,11 @@ def soak(count: int, kind: str, log_path: Path) -> dict:
         report["rss_mb_at_end"] = {name: rss_mb(p.pid) for name, p in stack.processes.items()}
         report["total_s"] = round(time.monotonic() - started, 1)
     report["database_mb"] = database_size_mb(database_url, pg_name)
-    report["rss_growth_pct"] = {name: round(100 * (report["rss_mb_at_end"][name] / before - 1), 1)
-                                for name, before in report["rss_mb_at_1000"].items() if before}
+    report["rss_growth_pct"] = {
+        name: round(100 * (report["rss_mb_at_end"][name] / before - 1), 1)
+        for name, before in report["rss_mb_at_1000"].items()
+        if before
+    }
     forget_engines()
     if pg_name:
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
@@ -141,8 +153,10 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     rates = [row["items_per_s"] for row in report["rate"]]
-    print(f"items/s first tenth {rates[0]}, last tenth {rates[-1]}; RSS growth 1k→end {report['rss_growth_pct']}; "
-          f"database {report['database_mb']} MB; worker log {log_path}")
+    print(
+        f"items/s first tenth {rates[0]}, last tenth {rates[-1]}; RSS growth 1k→end {report['rss_growth_pct']}; "
+        f"database {report['database_mb']} MB; worker log {log_path}"
+    )
     return 0
 
 

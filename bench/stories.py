@@ -54,8 +54,9 @@ def load_seeds(folder: Path) -> list[LabelledItem]:
         lines = (folder / name).read_text(encoding="utf-8").splitlines()
         title = lines[labels["title"] - 1] if labels.get("title") else None
         body = "\n".join(lines[number - 1] for number in labels["body"])
-        items.append(LabelledItem(name, Document(text=body, title=title, site_name=labels.get("outlet")),
-                                  event_of[name]))
+        items.append(
+            LabelledItem(name, Document(text=body, title=title, site_name=labels.get("outlet")), event_of[name])
+        )
     return items
 
 
@@ -74,8 +75,10 @@ class Evaluation:
         return self.true_positives / self.gold if self.gold else 1.0
 
     def __str__(self) -> str:
-        return (f"precision {self.precision:.2f} ({self.true_positives}/{self.predicted})  "
-                f"recall {self.recall:.2f} ({self.true_positives}/{self.gold})")
+        return (
+            f"precision {self.precision:.2f} ({self.true_positives}/{self.predicted})  "
+            f"recall {self.recall:.2f} ({self.true_positives}/{self.gold})"
+        )
 
 
 def pairwise(items: list[LabelledItem], story_of: dict[str, object], keep=lambda a, b: True) -> Evaluation:
@@ -100,8 +103,10 @@ def print_pairs(items: list[LabelledItem], signatures: dict[str, Signature], sto
     print(f"{'pair':<12} gold predicted  event entities terms title text")
     for a, b in itertools.combinations(items, 2):
         pair = compare(signatures[a.id], signatures[b.id], rarity)
-        print(f"{a.id[:3]}–{b.id[:3]}      {_yes(a.event == b.event):<4} {_yes(story_of[a.id] == story_of[b.id]):<9} "
-              f"{pair.event:5.2f} {pair.entities:8.2f} {pair.terms:5.2f} {pair.title:5.2f} {pair.containment:4.2f}")
+        print(
+            f"{a.id[:3]}–{b.id[:3]}      {_yes(a.event == b.event):<4} {_yes(story_of[a.id] == story_of[b.id]):<9} "
+            f"{pair.event:5.2f} {pair.entities:8.2f} {pair.terms:5.2f} {pair.title:5.2f} {pair.containment:4.2f}"
+        )
 
 
 def check_seeds(folder: Path) -> bool:
@@ -109,8 +114,11 @@ def check_seeds(folder: Path) -> bool:
     signatures, matches = run_set(f"seeds ({folder})", items)
     story_of = {item_id: found.story_id for item_id, found in matches.items()}
     print_pairs(items, signatures, story_of)
-    wrong = [(a.id, b.id) for a, b in itertools.combinations(items, 2)
-             if (a.event == b.event) != (story_of[a.id] == story_of[b.id])]
+    wrong = [
+        (a.id, b.id)
+        for a, b in itertools.combinations(items, 2)
+        if (a.event == b.event) != (story_of[a.id] == story_of[b.id])
+    ]
     verdict = "PASS" if not wrong else f"FAIL: {wrong}"
     print(f"seed check (001+004 one story, every other pair apart): {verdict}")
     return not wrong
@@ -120,16 +128,16 @@ def check_fixture(path: Path) -> list[Signature]:
     items = load_fixture(path)
     signatures, matches = run_set(f"own labelled set ({path.relative_to(ROOT)})", items)
     story_of = {item_id: found.story_id for item_id, found in matches.items()}
-    same_language = pairwise(items, story_of,
-                             keep=lambda a, b: signatures[a.id].language == signatures[b.id].language)
-    cross_language = pairwise(items, story_of,
-                              keep=lambda a, b: signatures[a.id].language != signatures[b.id].language)
+    same_language = pairwise(items, story_of, keep=lambda a, b: signatures[a.id].language == signatures[b.id].language)
+    cross_language = pairwise(items, story_of, keep=lambda a, b: signatures[a.id].language != signatures[b.id].language)
     print(f"pairwise, same-language pairs:  {same_language}")
     print(f"pairwise, cross-language pairs: {cross_language}")
     gold_copies = {(item.id, item.copy_of) for item in items if item.copy_of}
     found_copies = {(item_id, found.copy_of) for item_id, found in matches.items() if found.copy_of}
-    print(f"wire copies: {len(found_copies & gold_copies)}/{len(gold_copies)} found, "
-          f"{len(found_copies - gold_copies)} wrong")
+    print(
+        f"wire copies: {len(found_copies & gold_copies)}/{len(gold_copies)} found, "
+        f"{len(found_copies - gold_copies)} wrong"
+    )
     for item in items:
         found = matches[item.id]
         print(f"  {item.id:<24} story {found.story_id!s:<24} copy_of {found.copy_of!s:<18} score {found.score:.2f}")
@@ -146,9 +154,14 @@ def time_matching(signatures: list[Signature], candidates: int = 1000, rounds: i
     start = datetime.fromisoformat("2025-02-10T00:00:00+00:00")
     new = Signature.from_dict({**signatures[0].to_dict(), "published_at": (start + timedelta(days=1)).isoformat()})
     for case, related_every in (("worst case", 1), ("1 in 10 related", 10)):
-        pool = [Candidate(index, index, _moved(sig, start + timedelta(minutes=index),
-                                                rename=f"#{index}" if index % related_every else ""))
-                for index, sig in zip(range(candidates), itertools.cycle(signatures))]
+        pool = [
+            Candidate(
+                index,
+                index,
+                _moved(sig, start + timedelta(minutes=index), rename=f"#{index}" if index % related_every else ""),
+            )
+            for index, sig in zip(range(candidates), itertools.cycle(signatures))
+        ]
         began = time.perf_counter()
         index = StoryIndex(pool)
         index.match(new)
@@ -158,8 +171,10 @@ def time_matching(signatures: list[Signature], candidates: int = 1000, rounds: i
             began = time.perf_counter()
             index.match(new)
             durations.append(time.perf_counter() - began)
-        print(f"{case}: StoryIndex of {candidates} candidates built in {built * 1e3:.0f} ms; then one match: "
-              f"median {statistics.median(durations) * 1e3:.1f} ms, max {max(durations) * 1e3:.1f} ms")
+        print(
+            f"{case}: StoryIndex of {candidates} candidates built in {built * 1e3:.0f} ms; then one match: "
+            f"median {statistics.median(durations) * 1e3:.1f} ms, max {max(durations) * 1e3:.1f} ms"
+        )
     document = Document(text="\n".join(["وقع وزير الدفاع مذكرة تفاهم للتعاون العسكري في طرابلس"] * 40), title="عنوان")
     began = time.perf_counter()
     for _ in range(rounds):

@@ -38,40 +38,51 @@ DEFENCE_TOPICS = {"defence-cooperation", "military-training", "armed-conflict", 
 WARM_UP_RUNS = 50
 
 ARTICLES = {
-    "ar": ("تركيا وليبيا توسعان التعاون العسكري وتدريب الضباط", [
-        "وقع وزير الدفاع التركي ياشار غولر ورئيس حكومة الوحدة الوطنية عبد الحميد الدبيبة في أنقرة مذكرة تفاهم جديدة "
-        "للتعاون العسكري، تشمل تدريب وحدات من الجيش الليبي في الكليات العسكرية التركية وتأهيل ضباط البحرية وخفر "
-        "السواحل. وقال غولر إن بلاده ستواصل دعم المؤسسة العسكرية في طرابلس حتى توحيدها.",
-        "وفي مصراتة، أجرت القوات البحرية التركية ونظيرتها الليبية مناورات مشتركة قبالة السواحل، شاركت فيها فرقاطة "
-        "وزوارق دورية، فيما هبطت طائرات مسيرة من طراز بيرقدار في قاعدة الوطية الجوية. وأكدت شركة بايكار أنها ستسلم "
-        "دفعة جديدة من الطائرات خلال العام المقبل ضمن صفقة أسلحة أوسع.",
-        "في المقابل، انتقد مجلس النواب الليبي في بنغازي الاتفاق، وقال المتحدث باسم الجيش الوطني الليبي الذي يقوده "
-        "خليفة حفتر إن الوجود التركي يهدد وقف إطلاق النار. ودعت البعثة الأممية في ليبيا الأطراف إلى الحوار، "
-        "بينما تتواصل الهجرة غير النظامية عبر السواحل الغربية وتتراجع صادرات النفط بسبب إغلاق الحقول.",
-    ]),
-    "tr": ("Türkiye ile Libya arasında yeni askeri eğitim anlaşması", [
-        "Milli Savunma Bakanı Yaşar Güler, Ankara'da Libya Ulusal Birlik Hükümeti Başbakanı Abdulhamid Dibeybe ile "
-        "görüştü. Görüşmede iki ülke arasında askeri eğitim ve işbirliği anlaşması imzalandı; anlaşma kapsamında "
-        "Libyalı subaylar Türk Silahlı Kuvvetleri'nin harp okullarında eğitim alacak.",
-        "Deniz Kuvvetleri Komutanlığına bağlı fırkateynler Misrata açıklarında Libya donanmasıyla ortak tatbikat "
-        "yaptı. Baykar'ın ürettiği Bayraktar TB2 ve Akıncı SİHA'ları Vatiye Hava Üssü'nde konuşlandırıldı; savunma "
-        "sanayii yetkilileri yeni teslimatların yıl sonuna kadar tamamlanacağını söyledi.",
-        "Öte yandan Bingazi'deki Temsilciler Meclisi anlaşmayı eleştirdi. Halife Hafter'e bağlı güçlerin sözcüsü, "
-        "Trablus'taki hükümetin ateşkesi tehlikeye attığını öne sürdü. Birleşmiş Milletler Libya Destek Misyonu "
-        "taraflara diyalog çağrısı yaparken, düzensiz göç ve petrol ihracatındaki düşüş gündemdeki yerini koruyor.",
-    ]),
-    "en": ("Turkey and Libya expand military training deal", [
-        "Turkish Defence Minister Yaşar Güler and Libyan Prime Minister Abdul Hamid Dbeibah signed a new memorandum "
-        "of understanding on military cooperation in Ankara on Monday. Under the deal, Turkish instructors will "
-        "train Libyan army units and naval officers, and Libyan cadets will attend Turkish military academies.",
-        "Turkish frigates held joint naval exercises with the Libyan navy off Misrata, while Bayraktar TB2 drones "
-        "built by Baykar were deployed at al-Watiya air base. Defence industry officials said further deliveries "
-        "of armed drones and air-defence systems would be completed by the end of the year.",
-        "In Benghazi, the House of Representatives criticised the agreement, and a spokesman for the Libyan "
-        "National Army led by Khalifa Haftar said the Turkish presence threatened the ceasefire around Sirte. "
-        "UNSMIL urged dialogue, as irregular migration across the Mediterranean and falling oil exports weigh on "
-        "Tripoli.",
-    ]),
+    "ar": (
+        "تركيا وليبيا توسعان التعاون العسكري وتدريب الضباط",
+        [
+            "وقع وزير الدفاع التركي ياشار غولر ورئيس حكومة الوحدة الوطنية عبد الحميد الدبيبة "
+            "في أنقرة مذكرة تفاهم جديدة "
+            "للتعاون العسكري، تشمل تدريب وحدات من الجيش الليبي في الكليات العسكرية التركية وتأهيل ضباط البحرية وخفر "
+            "السواحل. وقال غولر إن بلاده ستواصل دعم المؤسسة العسكرية في طرابلس حتى توحيدها.",
+            "وفي مصراتة، أجرت القوات البحرية التركية ونظيرتها الليبية مناورات مشتركة قبالة السواحل، شاركت فيها فرقاطة "
+            "وزوارق دورية، فيما هبطت طائرات مسيرة من طراز بيرقدار في قاعدة الوطية الجوية. وأكدت شركة بايكار أنها ستسلم "
+            "دفعة جديدة من الطائرات خلال العام المقبل ضمن صفقة أسلحة أوسع.",
+            "في المقابل، انتقد مجلس النواب الليبي في بنغازي الاتفاق، وقال المتحدث باسم الجيش الوطني الليبي الذي يقوده "
+            "خليفة حفتر إن الوجود التركي يهدد وقف إطلاق النار. ودعت البعثة الأممية في ليبيا الأطراف إلى الحوار، "
+            "بينما تتواصل الهجرة غير النظامية عبر السواحل الغربية وتتراجع صادرات النفط بسبب إغلاق الحقول.",
+        ],
+    ),
+    "tr": (
+        "Türkiye ile Libya arasında yeni askeri eğitim anlaşması",
+        [
+            "Milli Savunma Bakanı Yaşar Güler, Ankara'da Libya Ulusal Birlik Hükümeti Başbakanı Abdulhamid Dibeybe ile "
+            "görüştü. Görüşmede iki ülke arasında askeri eğitim ve işbirliği anlaşması imzalandı; anlaşma kapsamında "
+            "Libyalı subaylar Türk Silahlı Kuvvetleri'nin harp okullarında eğitim alacak.",
+            "Deniz Kuvvetleri Komutanlığına bağlı fırkateynler Misrata açıklarında Libya donanmasıyla ortak tatbikat "
+            "yaptı. Baykar'ın ürettiği Bayraktar TB2 ve Akıncı SİHA'ları Vatiye Hava Üssü'nde konuşlandırıldı; savunma "
+            "sanayii yetkilileri yeni teslimatların yıl sonuna kadar tamamlanacağını söyledi.",
+            "Öte yandan Bingazi'deki Temsilciler Meclisi anlaşmayı eleştirdi. Halife Hafter'e bağlı güçlerin sözcüsü, "
+            "Trablus'taki hükümetin ateşkesi tehlikeye attığını öne sürdü. Birleşmiş Milletler Libya Destek Misyonu "
+            "taraflara diyalog çağrısı yaparken, düzensiz göç ve petrol ihracatındaki düşüş gündemdeki yerini koruyor.",
+        ],
+    ),
+    "en": (
+        "Turkey and Libya expand military training deal",
+        [
+            "Turkish Defence Minister Yaşar Güler and Libyan Prime Minister Abdul Hamid Dbeibah "
+            "signed a new memorandum "
+            "of understanding on military cooperation in Ankara on Monday. Under the deal, Turkish instructors will "
+            "train Libyan army units and naval officers, and Libyan cadets will attend Turkish military academies.",
+            "Turkish frigates held joint naval exercises with the Libyan navy off Misrata, while Bayraktar TB2 drones "
+            "built by Baykar were deployed at al-Watiya air base. Defence industry officials said further deliveries "
+            "of armed drones and air-defence systems would be completed by the end of the year.",
+            "In Benghazi, the House of Representatives criticised the agreement, and a spokesman for the Libyan "
+            "National Army led by Khalifa Haftar said the Turkish presence threatened the ceasefire around Sirte. "
+            "UNSMIL urged dialogue, as irregular migration across the Mediterranean and falling oil exports weigh on "
+            "Tripoli.",
+        ],
+    ),
 }
 
 
@@ -108,9 +119,16 @@ def time_classify(document: Document, vocabulary, runs: int) -> tuple[list[float
 def false_defence(vocabulary) -> tuple[list[str], int]:
     """The other news given a defence topic (their names), and how many there are in all."""
     other_news = yaml.safe_load(OTHER_NEWS.read_text(encoding="utf-8"))
-    wrong = [name for name, entry in other_news.items()
-             if {t.value for t in classify(Document(text=entry["body"], title=entry["title"]), vocabulary)
-                 if t.kind == "topic"} & DEFENCE_TOPICS]
+    wrong = [
+        name
+        for name, entry in other_news.items()
+        if {
+            t.value
+            for t in classify(Document(text=entry["body"], title=entry["title"]), vocabulary)
+            if t.kind == "topic"
+        }
+        & DEFENCE_TOPICS
+    ]
     return wrong, len(other_news)
 
 
@@ -139,19 +157,25 @@ def main() -> int:
         timings, cpu = time_classify(document, vocabulary, args.runs)
         every.extend(timings)
         every_cpu.extend(cpu)
-        print(f"{language:<9}{len(document.text):>6}{len(tags):>6}{statistics.mean(timings):>8.2f}"
-              f"{percentile(timings, 0.5):>8.2f}{percentile(timings, 0.95):>8.2f}{max(timings):>8.2f}")
+        print(
+            f"{language:<9}{len(document.text):>6}{len(tags):>6}{statistics.mean(timings):>8.2f}"
+            f"{percentile(timings, 0.5):>8.2f}{percentile(timings, 0.95):>8.2f}{max(timings):>8.2f}"
+        )
     mean, p95 = statistics.mean(every), percentile(every, 0.95)
     verdict = "within" if max(mean, p95) <= TARGET_MS else "OVER"
     print(f"{'all':<9}{'':>12}{mean:>8.2f}{percentile(every, 0.5):>8.2f}{p95:>8.2f}{max(every):>8.2f}")
-    print(f"mean {mean:.2f} ms, p95 {p95:.2f} ms (CPU time: mean {statistics.mean(every_cpu):.2f} ms, "
-          f"p95 {percentile(every_cpu, 0.95):.2f} ms): {verdict} the {TARGET_MS:.0f} ms target")
+    print(
+        f"mean {mean:.2f} ms, p95 {p95:.2f} ms (CPU time: mean {statistics.mean(every_cpu):.2f} ms, "
+        f"p95 {percentile(every_cpu, 0.95):.2f} ms): {verdict} the {TARGET_MS:.0f} ms target"
+    )
 
     wrong, total = false_defence(vocabulary)
     share = len(wrong) / total
     share_verdict = "within" if share <= TARGET_FALSE_DEFENCE else "OVER"
-    print(f"other news given a defence topic: {share:.1%} ({len(wrong)} of {total}"
-          f"{': ' + ', '.join(wrong) if wrong else ''}): {share_verdict} the {TARGET_FALSE_DEFENCE:.0%} target")
+    print(
+        f"other news given a defence topic: {share:.1%} ({len(wrong)} of {total}"
+        f"{': ' + ', '.join(wrong) if wrong else ''}): {share_verdict} the {TARGET_FALSE_DEFENCE:.0%} target"
+    )
     return 0 if verdict == share_verdict == "within" else 1
 
 

@@ -61,6 +61,7 @@ def fresh_database(kind: str) -> tuple[str, callable]:
     def drop():
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
     return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", drop
 
 
@@ -145,8 +146,11 @@ def main() -> int:
                     rate, round_latencies = queued(database_url, page_urls(server, args.n, f"queued-{run}"), stack)
                     rates["queued"].append(rate)
                     latencies += round_latencies
-                    print(f"round {round_number + 1}: bare {rates['bare'][-1]:.1f}, with ledger "
-                          f"{rates['ledger'][-1]:.1f}, queued {rate:.1f} items/s", file=sys.stderr)
+                    print(
+                        f"round {round_number + 1}: bare {rates['bare'][-1]:.1f}, with ledger "
+                        f"{rates['ledger'][-1]:.1f}, queued {rate:.1f} items/s",
+                        file=sys.stderr,
+                    )
         finally:
             drop()
     bare, ledger_loop, rate = (statistics.median(rates[k]) for k in ("bare", "ledger", "queued"))
@@ -156,10 +160,14 @@ def main() -> int:
     print(f"pages: {args.n} x {args.rounds} rounds  database: {args.database}  cores: {os.cpu_count()}  (medians)")
     print(f"in-process, stage functions only + store:     {bare:6.1f} items/s")
     print(f"in-process, stages with ledger steps:         {ledger_loop:6.1f} items/s")
-    print(f"queued (fetch worker + processing worker):    {rate:6.1f} items/s  "
-          f"push→stored p50 {p50:.2f}s p95 {p95:.2f}s (all {args.n} pushed at once)")
-    print(f"ratio queued / in-process: {rate / bare:.2f} (against stage functions only), "
-          f"{rate / ledger_loop:.2f} (against stages with ledger steps)")
+    print(
+        f"queued (fetch worker + processing worker):    {rate:6.1f} items/s  "
+        f"push→stored p50 {p50:.2f}s p95 {p95:.2f}s (all {args.n} pushed at once)"
+    )
+    print(
+        f"ratio queued / in-process: {rate / bare:.2f} (against stage functions only), "
+        f"{rate / ledger_loop:.2f} (against stages with ledger steps)"
+    )
     return 0
 
 

@@ -37,8 +37,13 @@ class ApiServer:
 
     def __enter__(self) -> ApiServer:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen(mirsad_command("api", "--port", str(self.port)), env=self.env,
-                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            mirsad_command("api", "--port", str(self.port)),
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         wait_until(lambda: healthy(self.base_url) or self.process.poll() is not None, 60, "the API to answer")
         assert self.process.poll() is None, f"mirsad api exited with {self.process.returncode}"
         return self

@@ -29,8 +29,9 @@ def _test_config(root: str) -> Path:
     never polled by the tests' beat, and no test reads or edits the project's files."""
     copy = Path(shutil.copytree(Path(__file__).resolve().parents[1] / "config", Path(root) / "config"))
     sources = copy / "sources.yaml"
-    header = "".join(line for line in sources.read_text(encoding="utf-8").splitlines(keepends=True)
-                     if line.startswith("#"))
+    header = "".join(
+        line for line in sources.read_text(encoding="utf-8").splitlines(keepends=True) if line.startswith("#")
+    )
     sources.write_text(f"{header}sources: []\n", encoding="utf-8")
     return copy
 

@@ -64,28 +64,38 @@ class FeedSite:
         self._httpd.daemon_threads = True
         self._httpd.site = self
         self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="feed-site", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="feed-site", daemon=True
+        )
 
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
 
-    def put(self, path: str, body: bytes | str, content_type: str = "application/xml; charset=utf-8", *,
-            etag: bool = True, modified: datetime | None = None) -> None:
+    def put(
+        self,
+        path: str,
+        body: bytes | str,
+        content_type: str = "application/xml; charset=utf-8",
+        *,
+        etag: bool = True,
+        modified: datetime | None = None,
+    ) -> None:
         data = body.encode() if isinstance(body, str) else body
         tag = f'"{hashlib.sha256(data).hexdigest()[:16]}"' if etag else None
         with self.lock:
             self.documents[path] = Document(data, content_type, tag, modified)
 
-    def put_fixture(self, path: str, name: str, content_type: str = "application/xml; charset=utf-8",
-                    **options) -> None:
+    def put_fixture(
+        self, path: str, name: str, content_type: str = "application/xml; charset=utf-8", **options
+    ) -> None:
         text = (FIXTURES / name).read_text(encoding="utf-8").replace("{base}", self.base_url)
         self.put(path, text, content_type, **options)
 
     def put_status(self, path: str, status: int, **headers: str) -> None:
         with self.lock:
-            self.documents[path] = Document(f"<p>status {status}</p>".encode(), "text/html", None, None, status,
-                                            tuple(headers.items()))
+            self.documents[path] = Document(
+                f"<p>status {status}</p>".encode(), "text/html", None, None, status, tuple(headers.items())
+            )
 
     def requests_for(self, path: str) -> list[Request]:
         with self.lock:
@@ -111,16 +121,20 @@ class _Handler(BaseHTTPRequestHandler):
         if document is None:
             status, body, headers = 404, b"<p>no such document</p>", {"Content-Type": "text/html"}
         elif document.status != 200:
-            status, body, headers = document.status, document.body, {"Content-Type": document.content_type,
-                                                                      **dict(document.headers)}
+            status, body, headers = (
+                document.status,
+                document.body,
+                {"Content-Type": document.content_type, **dict(document.headers)},
+            )
         else:
             headers = {"Content-Type": document.content_type}
             if document.etag:
                 headers["ETag"] = document.etag
             if document.modified:
                 headers["Last-Modified"] = format_datetime(document.modified, usegmt=True)
-            status, body = (304, b"") if _not_modified(document, if_none_match, if_modified_since) \
-                else (200, document.body)
+            status, body = (
+                (304, b"") if _not_modified(document, if_none_match, if_modified_since) else (200, document.body)
+            )
         with site.lock:
             site.log.append(Request(self.path, status, if_none_match, if_modified_since))
             site.access_log.append(Access(arrived, self.path, status))

@@ -54,15 +54,21 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 DEFAULT_PAGES_DIR = Path(__file__).resolve().parent.parent / "seeds" / "pages"
 CONTENT_TYPES = {
-    ".html": "text/html", ".htm": "text/html", ".xhtml": "application/xhtml+xml",
-    ".pdf": "application/pdf", ".png": "image/png", ".txt": "text/plain",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".xhtml": "application/xhtml+xml",
+    ".pdf": "application/pdf",
+    ".png": "image/png",
+    ".txt": "text/plain",
 }
 MEGABYTE = 1_000_000
 CHUNK = 64 * 1024
-PDF = (b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
-       b"2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n"
-       b"3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >> endobj\n"
-       b"trailer << /Root 1 0 R >>\n%%EOF\n")
+PDF = (
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+    b"2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n"
+    b"3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >> endobj\n"
+    b"trailer << /Root 1 0 R >>\n%%EOF\n"
+)
 
 
 class FixtureServer:
@@ -82,8 +88,9 @@ class FixtureServer:
         return f"{self.base_url}/{path.lstrip('/')}"
 
     def start(self) -> FixtureServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fixture-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fixture-server", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -134,8 +141,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         """Silent: the access log is ``FixtureServer.requests``."""
 
-    def send_body(self, status: int, body: bytes, content_type: str = "text/html; charset=utf-8",
-                  headers: dict[str, str] | None = None) -> None:
+    def send_body(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "text/html; charset=utf-8",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.send_head(status, content_type, {"Content-Length": str(len(body)), **(headers or {})})
         self.wfile.write(body)
 
@@ -235,8 +247,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def route_deep(self, _: str) -> None:
         levels = int(self.query.get("levels", 10_000))
-        self.send_body(200, b"<!DOCTYPE html><html><body>" + b"<div>" * levels + article_page("deep")
-                       + b"</div>" * levels + b"</body></html>")
+        self.send_body(
+            200,
+            b"<!DOCTYPE html><html><body>"
+            + b"<div>" * levels
+            + article_page("deep")
+            + b"</div>" * levels
+            + b"</body></html>",
+        )
 
     def route_encoded(self, _: str) -> None:
         codec = self.query.get("codec", "windows-1256")
@@ -245,8 +263,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def route_mixed_encoding(self, _: str) -> None:
         half = ARABIC_TEXT.split("\n")
-        body = (f"<!DOCTYPE html><html lang=\"ar\"><body><article><p>{half[0]}</p>".encode()
-                + f"<p>{half[1]}</p></article></body></html>".encode("windows-1256"))
+        body = (
+            f'<!DOCTYPE html><html lang="ar"><body><article><p>{half[0]}</p>'.encode()
+            + f"<p>{half[1]}</p></article></body></html>".encode("windows-1256")
+        )
         self.send_body(200, body, "text/html")
 
     def send_chunked_head(self) -> None:
@@ -322,32 +342,75 @@ def _zlib_compressed(size: int, wbits: int) -> bytes:
 
 
 HTML_HEAD = b"<!DOCTYPE html><html><head><title>Endless</title></head><body>\n"
-ARABIC_TEXT = ("قال المتحدث باسم خفر السواحل إن الدورية البحرية المشتركة ستستمر حتى نهاية الشهر الجاري.\n"
-               "وأضاف أن السفن ستعود إلى الميناء بعد انتهاء التدريب على عمليات البحث والإنقاذ في المياه الإقليمية.")
-TURKISH_TEXT = ("Sahil güvenlik sözcüsü, ortak deniz devriyesinin ay sonuna kadar süreceğini söyledi.\n"
-                "Gemilerin, arama ve kurtarma eğitimi bittikten sonra limana döneceğini de ekledi.")
+ARABIC_TEXT = (
+    "قال المتحدث باسم خفر السواحل إن الدورية البحرية المشتركة ستستمر حتى نهاية الشهر الجاري.\n"
+    "وأضاف أن السفن ستعود إلى الميناء بعد انتهاء التدريب على عمليات البحث والإنقاذ في المياه الإقليمية."
+)
+TURKISH_TEXT = (
+    "Sahil güvenlik sözcüsü, ortak deniz devriyesinin ay sonuna kadar süreceğini söyledi.\n"
+    "Gemilerin, arama ve kurtarma eğitimi bittikten sonra limana döneceğini de ekledi."
+)
 
 
 def legacy_page(text: str, charset_label: str) -> str:
     """A small article page declaring ``charset_label``, with ``text`` as its paragraphs."""
     paragraphs = "\n".join(f"<p>{line}</p>" for line in text.split("\n"))
-    return (f"<!DOCTYPE html><html><head><meta charset=\"{charset_label}\"><title>{text[:30]}</title></head>"
-            f"<body><article>{paragraphs}</article></body></html>")
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="{charset_label}"><title>{text[:30]}</title></head>'
+        f"<body><article>{paragraphs}</article></body></html>"
+    )
 
 
-SUBJECTS = ["The defence ministry", "A government spokesman", "Officials in Ankara", "The coast guard",
-            "Port authorities in Misrata", "Analysts in Tripoli", "A parliamentary committee", "The navy",
-            "Regional diplomats", "The energy ministry", "A shipyard consortium", "Opposition deputies"]
-VERBS = ["announced", "confirmed", "reviewed", "postponed", "welcomed", "questioned", "outlined", "extended",
-         "criticised", "approved"]
-OBJECTS = ["a training programme for naval officers", "the maintenance contract for patrol boats",
-           "new rules on maritime patrols", "a joint exercise in the eastern Mediterranean",
-           "the budget for coastal surveillance", "plans to modernise a shipyard",
-           "an agreement on border security", "talks on fuel smuggling", "a delegation's visit to the port",
-           "the purchase of surveillance drones"]
-TAILS = ["on Tuesday", "after a week of talks", "in a short statement", "despite objections from the opposition",
-         "according to local media", "ahead of the summer season", "without giving further details",
-         "during a visit to the capital", "at a press conference", "in a letter to parliament"]
+SUBJECTS = [
+    "The defence ministry",
+    "A government spokesman",
+    "Officials in Ankara",
+    "The coast guard",
+    "Port authorities in Misrata",
+    "Analysts in Tripoli",
+    "A parliamentary committee",
+    "The navy",
+    "Regional diplomats",
+    "The energy ministry",
+    "A shipyard consortium",
+    "Opposition deputies",
+]
+VERBS = [
+    "announced",
+    "confirmed",
+    "reviewed",
+    "postponed",
+    "welcomed",
+    "questioned",
+    "outlined",
+    "extended",
+    "criticised",
+    "approved",
+]
+OBJECTS = [
+    "a training programme for naval officers",
+    "the maintenance contract for patrol boats",
+    "new rules on maritime patrols",
+    "a joint exercise in the eastern Mediterranean",
+    "the budget for coastal surveillance",
+    "plans to modernise a shipyard",
+    "an agreement on border security",
+    "talks on fuel smuggling",
+    "a delegation's visit to the port",
+    "the purchase of surveillance drones",
+]
+TAILS = [
+    "on Tuesday",
+    "after a week of talks",
+    "in a short statement",
+    "despite objections from the opposition",
+    "according to local media",
+    "ahead of the summer season",
+    "without giving further details",
+    "during a visit to the capital",
+    "at a press conference",
+    "in a letter to parliament",
+]
 
 
 @lru_cache(maxsize=1024)
@@ -360,10 +423,12 @@ def article_page(slug: str) -> bytes:
 
     title = f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} ({slug})"
     paragraphs = "\n".join(f"<p>{' '.join(sentence() for _ in range(4))}</p>" for _ in range(7))
-    return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>{title}</title></head>\n"
-            f"<body>\n<nav><a href=\"/\">Home</a> | <a href=\"/world\">World</a> | <a href=\"/about\">About</a></nav>\n"
-            f"<article>\n<h1>{title}</h1>\n{paragraphs}\n</article>\n"
-            f"<footer>Copyright Fixture News. All rights reserved.</footer>\n</body>\n</html>\n").encode()
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head><meta charset="utf-8"><title>{title}</title></head>\n'
+        f'<body>\n<nav><a href="/">Home</a> | <a href="/world">World</a> | <a href="/about">About</a></nav>\n'
+        f"<article>\n<h1>{title}</h1>\n{paragraphs}\n</article>\n"
+        f"<footer>Copyright Fixture News. All rights reserved.</footer>\n</body>\n</html>\n"
+    ).encode()
 
 
 if __name__ == "__main__":

@@ -33,6 +33,12 @@ class LabelledItem:
 def load_fixture(path: Path = FIXTURE) -> list[LabelledItem]:
     """The labelled articles of tests/fixtures/stories (see the file's header)."""
     articles = yaml.safe_load(path.read_text(encoding="utf-8"))["articles"]
-    return [LabelledItem(a["id"], Document(text=a["text"], title=a["title"], published_at=a["published_at"],
-                                           site_name=a["outlet"]), a["event"], a.get("copy_of"))
-            for a in articles]
+    return [
+        LabelledItem(
+            a["id"],
+            Document(text=a["text"], title=a["title"], published_at=a["published_at"], site_name=a["outlet"]),
+            a["event"],
+            a.get("copy_of"),
+        )
+        for a in articles
+    ]

@@ -53,9 +53,26 @@ class PrivateRedis:
         """Every write is fsynced to the append-only file before it is acknowledged (as deployed, but stricter)."""
         log = open(self.root / "redis.log", "ab")
         self.process = subprocess.Popen(
-            [self.BINARY, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.root),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction"],
-            stdout=log, stderr=subprocess.STDOUT)
+            [
+                self.BINARY,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.root),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+                "--maxmemory-policy",
+                "noeviction",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         wait_until(self._answers, 10, f"redis on port {self.port}")
         return self
@@ -113,8 +130,7 @@ class PrivatePostgres:
         return self.start()
 
     def start(self) -> PrivatePostgres:
-        options = (f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   f"-c max_connections=200")
+        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
         self._pg("pg_ctl", "-D", str(self.data), "-l", str(self.data / "server.log"), "-o", options, "-w", "start")
         return self
 
@@ -128,14 +144,17 @@ class PrivatePostgres:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def _pg(self, program: str, *args: str) -> None:
-        subprocess.run([*self.run_as, str(postgres_bin_dir() / program), *args], check=True, capture_output=True,
-                       cwd=self.root)
+        subprocess.run(
+            [*self.run_as, str(postgres_bin_dir() / program), *args], check=True, capture_output=True, cwd=self.root
+        )
 
 
 def postgres_bin_dir() -> Path | None:
     """Where initdb and pg_ctl live: Debian's versioned folder (newest first), else next to them on PATH."""
-    versioned = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
-                       key=lambda path: [int(part) for part in Path(path).parent.name.split(".")])
+    versioned = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda path: [int(part) for part in Path(path).parent.name.split(".")],
+    )
     for folder in [*reversed(versioned), *(str(Path(found).parent) for found in [shutil.which("initdb")] if found)]:
         if Path(folder, "initdb").exists() and Path(folder, "pg_ctl").exists():
             return Path(folder)

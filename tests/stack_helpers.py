@@ -56,11 +56,18 @@ def item_for(database_url: str, record: UrlRecord) -> Item:
         return item
 
 
-def mirsad(*args: str, env: dict[str, str] | None = None, input: str | bytes | None = None,
-           timeout: float = 60) -> subprocess.CompletedProcess:
+def mirsad(
+    *args: str, env: dict[str, str] | None = None, input: str | bytes | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
     """``mirsad ARGS`` in a subprocess with the tests' environment plus ``env``; text unless ``input`` is bytes."""
-    return subprocess.run(mirsad_command(*args), env={**os.environ, **(env or {})}, input=input,
-                          capture_output=True, text=not isinstance(input, bytes), timeout=timeout)
+    return subprocess.run(
+        mirsad_command(*args),
+        env={**os.environ, **(env or {})},
+        input=input,
+        capture_output=True,
+        text=not isinstance(input, bytes),
+        timeout=timeout,
+    )
 
 
 def json_lines(output: str) -> list[dict]:

@@ -23,9 +23,9 @@ from workers.storage.models import Item, UrlEvent, UrlRecord
 
 pytestmark = pytest.mark.integration
 
-ARTICLE = "naval-ar-anadolu"          # the canonical page, also reached by a print path, a redirect and utm_ links
-OTHER_OUTLET = "naval-ar-wasat"       # the same event in another outlet's words
-WIRE_COPY = "naval-ar-copy"           # another outlet republishing ARTICLE word for word
+ARTICLE = "naval-ar-anadolu"  # the canonical page, also reached by a print path, a redirect and utm_ links
+OTHER_OUTLET = "naval-ar-wasat"  # the same event in another outlet's words
+WIRE_COPY = "naval-ar-copy"  # another outlet republishing ARTICLE word for word
 UNRELATED = "dbeibah-guler-istanbul"  # the same two men four days later, another subject
 PRINT_PATH = f"print/{ARTICLE}.html"
 
@@ -45,7 +45,8 @@ def server(tmp_path_factory):
 def write_page(path: Path, document, canonical: str) -> None:
     paragraphs = "\n".join(f"<p>{html.escape(line)}</p>" for line in document.text.splitlines() if line.strip())
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"""<!DOCTYPE html>
+    path.write_text(
+        f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{html.escape(document.title)}</title>
 <link rel="canonical" href="{canonical}">
 <meta property="og:site_name" content="{html.escape(document.site_name)}">
@@ -55,7 +56,9 @@ def write_page(path: Path, document, canonical: str) -> None:
 {paragraphs}
 </article>
 </body></html>
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
 
 
 def page(server: FixtureServer, item_id: str) -> str:
@@ -94,8 +97,12 @@ def test_one_article_reached_by_four_urls_is_one_item(stack, server):
     assert len(item_ids) == 1
     (item_id,) = item_ids
     with session_scope(database_url) as session:
-        assert session.scalar(select(func.count()).select_from(Item)
-                              .where(Item.url_hash == url_hash(canonicalize(canonical)))) == 1
+        assert (
+            session.scalar(
+                select(func.count()).select_from(Item).where(Item.url_hash == url_hash(canonicalize(canonical)))
+            )
+            == 1
+        )
         rows = session.scalars(select(UrlRecord).where(UrlRecord.item_id == item_id)).all()
         aliases = [row for row in rows if row.alias_of is not None]
         assert len(rows) == 3 and len(aliases) == 2  # whichever came first is the item; the others its aliases
@@ -111,16 +118,19 @@ def test_two_outlets_share_a_story_a_wire_copy_is_marked_and_an_unrelated_articl
     database_url, *_ = stack
     first = store_all(database_url, [page(server, ARTICLE)])[page(server, ARTICLE)]
     later = store_all(database_url, [page(server, name) for name in (OTHER_OUTLET, WIRE_COPY, UNRELATED)])
-    original, other, copy, unrelated = (item(database_url, record.item_id) for record in
-                                        (first, *(later[page(server, name)] for name in
-                                                  (OTHER_OUTLET, WIRE_COPY, UNRELATED))))
+    original, other, copy, unrelated = (
+        item(database_url, record.item_id)
+        for record in (first, *(later[page(server, name)] for name in (OTHER_OUTLET, WIRE_COPY, UNRELATED)))
+    )
 
     assert other.story_id == original.story_id and other.copy_of is None
     assert copy.story_id == original.story_id and copy.copy_of == original.id
     assert unrelated.story_id != original.story_id and unrelated.copy_of is None
     assert original.copy_of is None
-    assert last_event(database_url, later[page(server, WIRE_COPY)].id) == \
-        f"item {copy.id}, story {original.story_id}, copy of item {original.id}"
+    assert (
+        last_event(database_url, later[page(server, WIRE_COPY)].id)
+        == f"item {copy.id}, story {original.story_id}, copy of item {original.id}"
+    )
 
     env = {"MIRSAD_DATABASE_URL": database_url}
     shown = json.loads(mirsad("show", str(copy.id), "--json", env=env).stdout)

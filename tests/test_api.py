@@ -35,8 +35,14 @@ class Api:
         # (httpx drops a URL's own query string when given params, even empty ones: `next` URLs keep theirs)
         return httpx.get(self.url(path), params=params or None, headers=self.auth(token), timeout=30)
 
-    def post(self, path: str, json=None, token: str | None = "write", content: bytes | None = None,
-             content_type: str | None = None) -> httpx.Response:
+    def post(
+        self,
+        path: str,
+        json=None,
+        token: str | None = "write",
+        content: bytes | None = None,
+        content_type: str | None = None,
+    ) -> httpx.Response:
         headers = {**self.auth(token), **({"content-type": content_type} if content_type else {})}
         return httpx.post(self.url(path), json=json, content=content, headers=headers, timeout=60)
 
@@ -81,8 +87,11 @@ def test_push_through_the_api_and_read_the_item_back(api, pages):
     assert rejected == {"url": "ftp://example.org/x", "outcome": "rejected", "detail": expected.detail, "id": None}
     assert api.post("/urls", {"urls": [url]}).json()["results"][0]["outcome"] == "known"
 
-    state = wait_until(lambda: (s := api.get(f"/urls/{accepted['id']}").json())["state"] in ("stored", "failed", "dead")
-                       and s, 90, "the pushed URL to be stored")
+    state = wait_until(
+        lambda: (s := api.get(f"/urls/{accepted['id']}").json())["state"] in ("stored", "failed", "dead") and s,
+        90,
+        "the pushed URL to be stored",
+    )
     assert state["state"] == "stored", state
     assert [event["state"] for event in state["history"]][-1] == "stored"
     item = api.get(f"/items/{state['item_id']}").json()
@@ -120,11 +129,15 @@ def test_every_filter(api):
     assert set(keys(api, api.get("/items", q="anlaşmasını"))) == {"tr1", "tr2", "tr3", "tr9"}
     assert set(keys(api, api.get("/items", q="anlaşma", site="aa.com.tr"))) == {"tr1", "tr2", "tr3"}
     assert set(keys(api, api.get("/items", tag=["person:Yaşar Güler"]))) == {"ar2", "tr2", "en2"}
-    assert set(keys(api, api.get("/items", tag=["topic:defence-cooperation", "country:ly"], language="ar"))) == \
-        {"ar1", "ar3"}
+    assert set(keys(api, api.get("/items", tag=["topic:defence-cooperation", "country:ly"], language="ar"))) == {
+        "ar1",
+        "ar3",
+    }
     assert set(keys(api, api.get("/items", q="Libya", language="en"))) == {"en1", "en3", "en5", "en7", "en8", "en10"}
-    assert keys(api, api.get("/items", since="2026-11-11", until="2026-11-11T04:30:00Z", sort="date")) == \
-        ["tr10", "ar10"]
+    assert keys(api, api.get("/items", since="2026-11-11", until="2026-11-11T04:30:00Z", sort="date")) == [
+        "tr10",
+        "ar10",
+    ]
     with session_scope(api.database_url) as session:
         story = session.get(Item, api.ids["tr1"]).story_id
     assert "tr1" in keys(api, api.get("/items", story=story))
@@ -144,22 +157,25 @@ def test_every_filter(api):
     assert [key for page in pages for key in page] == everything and len(pages) > 2
 
 
-@pytest.mark.parametrize("path, params, status, says", [
-    ("/items", {"q": '"unclosed'}, 400, "unclosed quote"),
-    ("/items", {"q": "colour:red"}, 400, "unknown field"),
-    ("/items", {"tag": "colour:red"}, 400, "unknown tag kind"),
-    ("/items", {"tag": "country"}, 400, "KIND:VALUE"),
-    ("/items", {"since": "last tuesday"}, 400, "not an ISO date"),
-    ("/items", {"limit": "501"}, 422, "limit: Input should be less than or equal to 500"),
-    ("/items", {"limit": "0"}, 422, "limit"),
-    ("/items", {"cursor": "bogus"}, 400, "cursor"),
-    ("/items", {"q": "a\x00b"}, 400, "control character"),
-    ("/items/999999", {}, 404, "no item"),
-    ("/stories/999999", {}, 404, "no story"),
-    ("/urls/999999", {}, 404, "no URL"),
-    ("/entities/colour/red", {}, 422, "kind"),
-    ("/export", {"format": "xml"}, 422, "format"),
-])
+@pytest.mark.parametrize(
+    "path, params, status, says",
+    [
+        ("/items", {"q": '"unclosed'}, 400, "unclosed quote"),
+        ("/items", {"q": "colour:red"}, 400, "unknown field"),
+        ("/items", {"tag": "colour:red"}, 400, "unknown tag kind"),
+        ("/items", {"tag": "country"}, 400, "KIND:VALUE"),
+        ("/items", {"since": "last tuesday"}, 400, "not an ISO date"),
+        ("/items", {"limit": "501"}, 422, "limit: Input should be less than or equal to 500"),
+        ("/items", {"limit": "0"}, 422, "limit"),
+        ("/items", {"cursor": "bogus"}, 400, "cursor"),
+        ("/items", {"q": "a\x00b"}, 400, "control character"),
+        ("/items/999999", {}, 404, "no item"),
+        ("/stories/999999", {}, 404, "no story"),
+        ("/urls/999999", {}, 404, "no URL"),
+        ("/entities/colour/red", {}, 422, "kind"),
+        ("/export", {"format": "xml"}, 422, "format"),
+    ],
+)
 def test_bad_input_is_a_clear_4xx(api, path, params, status, says):
     response = api.get(path, **params)
     assert response.status_code == status, response.text

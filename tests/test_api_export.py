@@ -40,13 +40,26 @@ def server(request, tmp_path_factory):
     items, _queries = bench.load_labelled()
     bench.fill(database_url, EXPORT_ITEMS - 1, items)
     with session_scope(database_url) as session:
-        hostile = session.execute(insert(Item).values(url_hash="hostile", url="https://evil.example/x",
-                                                      title=HOSTILE_TITLE, text="-1+1 cmd|' /C calc'!A0",
-                                                      language="en", keywords=[], removed=[]).returning(Item.id,
-                                                                                                         Item.stored_at))
+        hostile = session.execute(
+            insert(Item)
+            .values(
+                url_hash="hostile",
+                url="https://evil.example/x",
+                title=HOSTILE_TITLE,
+                text="-1+1 cmd|' /C calc'!A0",
+                language="en",
+                keywords=[],
+                removed=[],
+            )
+            .returning(Item.id, Item.stored_at)
+        )
         hostile_id, stored_at = hostile.one()
-        search.index_item(session, search.IndexedItem(hostile_id, "https://evil.example/x", HOSTILE_TITLE,
-                                                      "-1+1 cmd|' /C calc'!A0", "en", None, stored_at))
+        search.index_item(
+            session,
+            search.IndexedItem(
+                hostile_id, "https://evil.example/x", HOSTILE_TITLE, "-1+1 cmd|' /C calc'!A0", "en", None, stored_at
+            ),
+        )
     config_dir = tmp / "config"
     config_dir.mkdir()
     (config_dir / "sources.yaml").write_text("# sources followed\nsources: []\n", encoding="utf-8")
@@ -69,8 +82,13 @@ def test_export_of_10000_items_is_streamed_as_json_lines(server):
     before = rss_kb(running.process.pid)
     lines = 0
     ids = []
-    with httpx.stream("GET", f"{running.base_url}/export", params={"format": "jsonl"},
-                      headers={"Authorization": f"Bearer {token}"}, timeout=120) as response:
+    with httpx.stream(
+        "GET",
+        f"{running.base_url}/export",
+        params={"format": "jsonl"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=120,
+    ) as response:
         assert response.status_code == 200
         assert "content-length" not in response.headers and response.headers["transfer-encoding"] == "chunked"
         assert response.headers["content-type"] == "application/x-ndjson"
@@ -92,16 +110,23 @@ def test_export_of_10000_items_is_streamed_as_json_lines(server):
 
 def test_export_as_csv_with_filters_and_no_formulas(server):
     running, token, _config, _env = server
-    response = httpx.get(f"{running.base_url}/export", params={"format": "csv"}, timeout=120,
-                         headers={"Authorization": f"Bearer {token}"})
+    response = httpx.get(
+        f"{running.base_url}/export",
+        params={"format": "csv"},
+        timeout=120,
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert len(rows) == EXPORT_ITEMS
     hostile = next(row for row in rows if row["url"] == "https://evil.example/x")
     assert hostile["title"] == "'" + HOSTILE_TITLE and hostile["text"].startswith("'-1+1")
 
-    filtered = httpx.get(f"{running.base_url}/export", params={"format": "jsonl", "q": "anlaşma", "language": "tr",
-                                                              "tag": "country:LY"}, timeout=60).text.splitlines()
+    filtered = httpx.get(
+        f"{running.base_url}/export",
+        params={"format": "jsonl", "q": "anlaşma", "language": "tr", "tag": "country:LY"},
+        timeout=60,
+    ).text.splitlines()
     listed, url = [], f"{running.base_url}/items?q=anlaşma&language=tr&tag=country:LY&limit=500"
     while url:
         page = httpx.get(url, timeout=60).json()
@@ -118,8 +143,10 @@ def test_open_reads_let_anonymous_gets_through_but_not_writes(server):
     assert httpx.get(f"{running.base_url}/items", params={"limit": 1}, timeout=30).status_code == 200
     anonymous_push = httpx.post(f"{running.base_url}/urls", json={"urls": ["https://example.org/"]}, timeout=30)
     assert anonymous_push.status_code == 401
-    assert httpx.post(f"{running.base_url}/sources", json={"url": "https://example.org/feed"},
-                      timeout=30).status_code == 401
+    assert (
+        httpx.post(f"{running.base_url}/sources", json={"url": "https://example.org/feed"}, timeout=30).status_code
+        == 401
+    )
 
 
 def test_sources_added_listed_and_removed(server):
@@ -156,7 +183,24 @@ def test_schemathesis_finds_nothing(server, tmp_path):
 
 def _schemathesis(base_url: str, token: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(SCHEMATHESIS_CONFIG), "run",
-         f"{base_url}/openapi.json", "-H", f"Authorization: Bearer {token}", "--max-examples", "15",
-         "--generation-deterministic", "--exclude-checks", "positive_data_acceptance", "--request-timeout", "30"],
-        cwd=cwd, capture_output=True, text=True, timeout=900)
+        [
+            str(Path(sys.executable).with_name("schemathesis")),
+            "--config-file",
+            str(SCHEMATHESIS_CONFIG),
+            "run",
+            f"{base_url}/openapi.json",
+            "-H",
+            f"Authorization: Bearer {token}",
+            "--max-examples",
+            "15",
+            "--generation-deterministic",
+            "--exclude-checks",
+            "positive_data_acceptance",
+            "--request-timeout",
+            "30",
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )

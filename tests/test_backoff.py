@@ -26,4 +26,4 @@ def test_a_shorter_retry_after_does_not_shorten_the_backoff():
 
 
 def test_an_absurd_retry_after_is_capped_at_an_hour():
-    assert backoff(1, SETTINGS, retry_after=10 ** 9) == 3600.0
+    assert backoff(1, SETTINGS, retry_after=10**9) == 3600.0

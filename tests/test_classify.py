@@ -41,16 +41,31 @@ def topics(text: str, vocabulary, title: str | None = None) -> set[str]:
 
 # --- matching ---------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("text", ["وتركيا", "بتركيا", "لتركيا", "فتركيا", "وبتركيا", "بليبيا", "لليبيا", "وليبيا"])
 def test_arabic_clitics_before_a_country_name(text, vocabulary):
     assert countries(text, vocabulary) & {"TR", "LY"}
 
 
-@pytest.mark.parametrize("text, code", [
-    ("التركي", "TR"), ("التركية", "TR"), ("الأتراك", "TR"), ("والأتراك", "TR"), ("للتركية", "TR"),
-    ("التركيان", "TR"), ("الليبي", "LY"), ("الليبية", "LY"), ("الليبيين", "LY"), ("بالليبيين", "LY"),
-    ("المصري", "EG"), ("الروس", "RU"), ("للروس", "RU"), ("روسي", "RU"),
-])
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("التركي", "TR"),
+        ("التركية", "TR"),
+        ("الأتراك", "TR"),
+        ("والأتراك", "TR"),
+        ("للتركية", "TR"),
+        ("التركيان", "TR"),
+        ("الليبي", "LY"),
+        ("الليبية", "LY"),
+        ("الليبيين", "LY"),
+        ("بالليبيين", "LY"),
+        ("المصري", "EG"),
+        ("الروس", "RU"),
+        ("للروس", "RU"),
+        ("روسي", "RU"),
+    ],
+)
 def test_arabic_nisba_adjectives_and_plurals(text, code, vocabulary):
     assert countries(text, vocabulary) == {code}
 
@@ -72,23 +87,42 @@ def test_arabic_article_only_where_the_term_allows_it():
     assert [m.evidence for m in gazetteer.find("للجيش بالجيش والجيش الجيش")] == ["للجيش", "بالجيش", "والجيش", "الجيش"]
 
 
-@pytest.mark.parametrize("text, code", [
-    ("Libya'ya gitti", "LY"), ("Türkiye'nin", "TR"), ("TÜRKİYE'NİN", "TR"), ("Türklerin", "TR"),
-    ("Libyalılar", "LY"), ("Libyalıların", "LY"), ("Rusya'dan", "RU"), ("ABD'li yetkililer", "US"),
-    ("İtalya'ya", "IT"), ("Mısır'ın", "EG"),
-])
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("Libya'ya gitti", "LY"),
+        ("Türkiye'nin", "TR"),
+        ("TÜRKİYE'NİN", "TR"),
+        ("Türklerin", "TR"),
+        ("Libyalılar", "LY"),
+        ("Libyalıların", "LY"),
+        ("Rusya'dan", "RU"),
+        ("ABD'li yetkililer", "US"),
+        ("İtalya'ya", "IT"),
+        ("Mısır'ın", "EG"),
+    ],
+)
 def test_turkish_suffixes_with_and_without_apostrophe(text, code, vocabulary):
     assert code in countries(text, vocabulary)
 
 
-@pytest.mark.parametrize("text, code", [("Turkiye", "TR"), ("Libyali askerler", "LY"), ("Turkler", "TR"),
-                                        ("Yasar Guler Misir'a gitti", "EG"), ("Ukrayna", "UA")])
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("Turkiye", "TR"),
+        ("Libyali askerler", "LY"),
+        ("Turkler", "TR"),
+        ("Yasar Guler Misir'a gitti", "EG"),
+        ("Ukrayna", "UA"),
+    ],
+)
 def test_ascii_folded_spellings(text, code, vocabulary):
     assert code in countries(text, vocabulary)
 
 
-@pytest.mark.parametrize("text", ["a roast turkey for dinner", "mali destek paketi", "let us know", "china cups",
-                                  "Türkçe"])
+@pytest.mark.parametrize(
+    "text", ["a roast turkey for dinner", "mali destek paketi", "let us know", "china cups", "Türkçe"]
+)
 def test_latin_country_names_count_only_as_proper_nouns(text, vocabulary):
     assert countries(text, vocabulary) == set()
 
@@ -121,11 +155,14 @@ def test_longest_prefers_longer_terms_and_keeps_disjoint_ones():
     assert [m.target for m in longest(gazetteer.find("South Sudan and Sudan"))] == ["SS", "SD"]
 
 
-@pytest.mark.parametrize("text", [
-    "وَقَّعَتْ تُرْكِيَا وَلِيبْيَا اتِّفَاقِيَّةً، «جديدة» — اليوم!",
-    "TÜRKİYE'NİN Libya'ya desteği (ABD/AB) sürüyor…",
-    "The U.S.-Turkish talks, in Ankara; ٢٠٢٤",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "وَقَّعَتْ تُرْكِيَا وَلِيبْيَا اتِّفَاقِيَّةً، «جديدة» — اليوم!",
+        "TÜRKİYE'NİN Libya'ya desteği (ABD/AB) sürüyor…",
+        "The U.S.-Turkish talks, in Ankara; ٢٠٢٤",
+    ],
+)
 def test_folded_words_agree_with_textnorm(text):
     assert FoldedText(text).string == fold_words(text)
 
@@ -143,25 +180,31 @@ ARABIC_DEFENCE = (
     "تركيا وليبيا توقعان مذكرة تفاهم للتعاون العسكري",
     "وقع وزير الدفاع الليبي ونظيره التركي في أنقرة مذكرة تفاهم للتعاون العسكري بين البلدين، تشمل برامج لتدريب "
     "وحدات الجيش الليبي وتأهيل الضباط في الكليات العسكرية التركية. وقال الوزير إن التعاون العسكري مع تركيا "
-    "سيتوسع ليشمل تدريب القوات البحرية وخفر السواحل، مؤكدا أن الأتراك قدموا دعما كبيرا للجيش.")
+    "سيتوسع ليشمل تدريب القوات البحرية وخفر السواحل، مؤكدا أن الأتراك قدموا دعما كبيرا للجيش.",
+)
 ENGLISH_DEFENCE = (
     "Turkey and Libya sign military training deal",
     "Turkey and Libya signed a military cooperation agreement on Tuesday under which Turkish officers will train "
     "Libyan troops. The defence ministry in Ankara said the deal covers training of Libyan army units and joint "
     "naval exercises. Baykar, the Turkish drone maker, is expected to deliver more Bayraktar TB2 drones to the "
-    "Libyan air force, and the Libyan defence minister visited Turkish military academies.")
+    "Libyan air force, and the Libyan defence minister visited Turkish military academies.",
+)
 TURKISH_DEFENCE = (
     "Türkiye ile Libya arasında askeri işbirliği anlaşması",
     "Türkiye ile Libya arasında askeri eğitim ve işbirliği anlaşması imzalandı. Milli Savunma Bakanlığı, anlaşma "
     "kapsamında Libyalı askerlerin Türk Silahlı Kuvvetleri tarafından eğitileceğini duyurdu. Libya ordusuna yönelik "
-    "eğitim programı, özel kuvvetler ve deniz kuvvetlerinin ortak tatbikatlarını da kapsıyor.")
+    "eğitim programı, özel kuvvetler ve deniz kuvvetlerinin ortak tatbikatlarını da kapsıyor.",
+)
 
 
-@pytest.mark.parametrize("article, expected", [
-    (ARABIC_DEFENCE, {"defence-cooperation", "military-training"}),
-    (ENGLISH_DEFENCE, {"defence-cooperation", "military-training", "defence-industry"}),
-    (TURKISH_DEFENCE, {"defence-cooperation", "military-training"}),
-])
+@pytest.mark.parametrize(
+    "article, expected",
+    [
+        (ARABIC_DEFENCE, {"defence-cooperation", "military-training"}),
+        (ENGLISH_DEFENCE, {"defence-cooperation", "military-training", "defence-industry"}),
+        (TURKISH_DEFENCE, {"defence-cooperation", "military-training"}),
+    ],
+)
 def test_defence_articles_get_their_topics(article, expected, vocabulary):
     title, body = article
     assert expected <= topics(body, vocabulary, title)
@@ -180,8 +223,10 @@ def test_every_tag_kind_with_scores_and_evidence(vocabulary):
 
 
 def test_people_and_organisations_from_the_watchlist(vocabulary):
-    text = ("التقى خولوصي أكار وصدام حفتر في بنغازي، ثم زار حفتر أنقرة. "
-            "Hulusi Akar'ın NATO'nun toplantısında Erdogan ile görüştüğü bildirildi.")
+    text = (
+        "التقى خولوصي أكار وصدام حفتر في بنغازي، ثم زار حفتر أنقرة. "
+        "Hulusi Akar'ın NATO'nun toplantısında Erdogan ile görüştüğü bildirildi."
+    )
     tags = tags_of(text, vocabulary)
     persons = {t.value: t for t in tags if t.kind == "person"}
     assert set(persons) == {"Hulusi Akar", "Saddam Haftar", "Khalifa Haftar", "Recep Tayyip Erdoğan"}
@@ -200,33 +245,45 @@ def places(text: str, vocabulary, title: str | None = None) -> dict[str, str]:
     return found
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("وصل الوفد إلى أنقرة ثم إلى بنغازي ومصراتة", {"Ankara": "TR", "Benghazi": "LY", "Misrata": "LY"}),
-    ("وبأنطاليا عقد المنتدى، ولإسطنبول عاد الوزير", {"Antalya": "TR", "Istanbul": "TR"}),
-    ("Heyet Ankara'dan Bingazi'ye, oradan Misrata'ya geçti; İstanbul'da toplantı yapıldı.",
-     {"Ankara": "TR", "Benghazi": "LY", "Misrata": "LY", "Istanbul": "TR"}),
-    ("ISTANBUL'DA ve Antalyada", {"Istanbul": "TR", "Antalya": "TR"}),
-    ("Turkish drones landed at al-Watiya air base, south-west of Tripoli, and at Misurata airport.",
-     {"al-Watiya": "LY", "Tripoli": "LY", "Misrata": "LY"}),
-    ("هبطت الطائرات في قاعدة الوطية ثم في سبها وطبرق، ووصل الوفد إلى القاهرة والدوحة",
-     {"al-Watiya": "LY", "Sabha": "LY", "Tobruk": "LY", "Cairo": "EG", "Doha": "QA"}),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("وصل الوفد إلى أنقرة ثم إلى بنغازي ومصراتة", {"Ankara": "TR", "Benghazi": "LY", "Misrata": "LY"}),
+        ("وبأنطاليا عقد المنتدى، ولإسطنبول عاد الوزير", {"Antalya": "TR", "Istanbul": "TR"}),
+        (
+            "Heyet Ankara'dan Bingazi'ye, oradan Misrata'ya geçti; İstanbul'da toplantı yapıldı.",
+            {"Ankara": "TR", "Benghazi": "LY", "Misrata": "LY", "Istanbul": "TR"},
+        ),
+        ("ISTANBUL'DA ve Antalyada", {"Istanbul": "TR", "Antalya": "TR"}),
+        (
+            "Turkish drones landed at al-Watiya air base, south-west of Tripoli, and at Misurata airport.",
+            {"al-Watiya": "LY", "Tripoli": "LY", "Misrata": "LY"},
+        ),
+        (
+            "هبطت الطائرات في قاعدة الوطية ثم في سبها وطبرق، ووصل الوفد إلى القاهرة والدوحة",
+            {"al-Watiya": "LY", "Sabha": "LY", "Tobruk": "LY", "Cairo": "EG", "Doha": "QA"},
+        ),
+    ],
+)
 def test_places_with_their_country(text, expected, vocabulary):
     assert places(text, vocabulary) == expected
 
 
-@pytest.mark.parametrize("text, code", [
-    ("وقعت ليبيا وتركيا اتفاقا عسكريا في طرابلس", "LY"),
-    ("اشتباكات بين مسلحين في مدينة طرابلس شمال لبنان", "LB"),
-    ("اشتباكات في طرابلس اللبنانية أمس", "LB"),
-    ("ارتفعت الأسعار في طرابلس الشام", "LB"),
-    ("قتيلان في إطلاق نار بمدينة طرابلس في الشمال", "LB"),
-    ("وصل الوزير إلى طرابلس", "LY"),
-    ("Protests spread in Tripoli, Lebanon's second city, as the Lebanese pound fell.", "LB"),
-    ("Libya's government in Tripoli signed the deal with Turkey.", "LY"),
-    ("Heyet Trablus'ta Libya Başbakanı ile görüştü.", "LY"),
-    ("Lübnan'ın kuzeyindeki Trablus kentinde gösteriler sürüyor.", "LB"),
-])
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("وقعت ليبيا وتركيا اتفاقا عسكريا في طرابلس", "LY"),
+        ("اشتباكات بين مسلحين في مدينة طرابلس شمال لبنان", "LB"),
+        ("اشتباكات في طرابلس اللبنانية أمس", "LB"),
+        ("ارتفعت الأسعار في طرابلس الشام", "LB"),
+        ("قتيلان في إطلاق نار بمدينة طرابلس في الشمال", "LB"),
+        ("وصل الوزير إلى طرابلس", "LY"),
+        ("Protests spread in Tripoli, Lebanon's second city, as the Lebanese pound fell.", "LB"),
+        ("Libya's government in Tripoli signed the deal with Turkey.", "LY"),
+        ("Heyet Trablus'ta Libya Başbakanı ile görüştü.", "LY"),
+        ("Lübnan'ın kuzeyindeki Trablus kentinde gösteriler sürüyor.", "LB"),
+    ],
+)
 def test_tripoli_of_libya_told_from_tripoli_of_lebanon(text, code, vocabulary):
     assert places(text, vocabulary) == {"Tripoli": code}
 
@@ -239,28 +296,37 @@ def test_tripoli_goes_by_the_country_named_nearest(vocabulary):
     assert sorted(t.evidence[0] for t in tags if t.value == "Tripoli") == ["country:LB", "country:LY"]
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("من هذه الزاوية يمكن فهم القرار", {}),
-    ("سرت شائعات عن استقالة المدرب", {}),
-    ("اشتباكات في الزاوية غرب ليبيا", {"Zawiya": "LY"}),
-    ("تقدمت القوات نحو سرت بعد معارك قرب بنغازي", {"Sirte": "LY", "Benghazi": "LY"}),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("من هذه الزاوية يمكن فهم القرار", {}),
+        ("سرت شائعات عن استقالة المدرب", {}),
+        ("اشتباكات في الزاوية غرب ليبيا", {"Zawiya": "LY"}),
+        ("تقدمت القوات نحو سرت بعد معارك قرب بنغازي", {"Sirte": "LY", "Benghazi": "LY"}),
+    ],
+)
 def test_place_names_that_are_common_words_need_their_country(text, expected, vocabulary):
     assert places(text, vocabulary) == expected
 
 
-@pytest.mark.parametrize("text, unexpected", [
-    ("Samsun'da sel: Karadeniz'de sağanak yağış evleri su altında bıraktı.", "Damascus"),
-    ("SAMSUN VALİLİĞİ açıklama yaptı; Samsunspor maçı ertelendi.", "Damascus"),
-])
+@pytest.mark.parametrize(
+    "text, unexpected",
+    [
+        ("Samsun'da sel: Karadeniz'de sağanak yağış evleri su altında bıraktı.", "Damascus"),
+        ("SAMSUN VALİLİĞİ açıklama yaptı; Samsunspor maçı ertelendi.", "Damascus"),
+    ],
+)
 def test_an_english_plural_s_starts_no_chain_of_turkish_suffixes(text, unexpected, vocabulary):
     assert unexpected not in places(text, vocabulary)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("Heyet Şam'da Suriyeli yetkililerle görüştü.", {"Damascus": "SY"}),
-    ("Şamlı tüccarlar çarşıda.", {"Damascus": "SY"}),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Heyet Şam'da Suriyeli yetkililerle görüştü.", {"Damascus": "SY"}),
+        ("Şamlı tüccarlar çarşıda.", {"Damascus": "SY"}),
+    ],
+)
 def test_a_short_name_still_matches_at_a_word_boundary(text, expected, vocabulary):
     assert places(text, vocabulary) == expected
 
@@ -277,17 +343,21 @@ def test_after_an_apostrophe_inside_a_word_comes_a_suffix_not_an_acronym(text, v
 
 def test_an_acronym_on_its_own_still_counts(vocabulary):
     assert [t.value for t in tags_of("The UN said on Monday that talks would resume.", vocabulary, kind="org")] == [
-        "United Nations"]
+        "United Nations"
+    ]
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("Mısır hasadı başladı. Çiftçiler bu yıl mısır fiyatlarından memnun.", set()),
-    ("Mısır Hasadında Rekor Beklentisi\nÜreticiler sevindi.", set()),
-    ("Maliye Bakanlığı yeni vergi düzenlemesini açıkladı.", set()),
-    ("Dışişleri Bakanı, Mısır'ın tutumunu değerlendirdi.", {"EG"}),
-    ("Türk ve Mısır deniz kuvvetleri ortak tatbikat yaptı.", {"TR", "EG"}),
-    ("Mısır Dışişleri Bakanı Kahire'de konuştu.", {"EG"}),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Mısır hasadı başladı. Çiftçiler bu yıl mısır fiyatlarından memnun.", set()),
+        ("Mısır Hasadında Rekor Beklentisi\nÜreticiler sevindi.", set()),
+        ("Maliye Bakanlığı yeni vergi düzenlemesini açıkladı.", set()),
+        ("Dışişleri Bakanı, Mısır'ın tutumunu değerlendirdi.", {"EG"}),
+        ("Türk ve Mısır deniz kuvvetleri ortak tatbikat yaptı.", {"TR", "EG"}),
+        ("Mısır Dışişleri Bakanı Kahire'de konuştu.", {"EG"}),
+    ],
+)
 def test_ambiguous_country_names_need_country_context(text, expected, vocabulary):
     assert countries(text, vocabulary) == expected
 
@@ -299,29 +369,35 @@ def test_a_place_is_a_mention_of_its_country(vocabulary):
     assert egypt.evidence == ["مصر", "القاهرة"] and egypt.score > 0.6
 
 
-@pytest.mark.parametrize("spellings, name", [
-    (["خلوصي أكار", "خولوصي أكار", "خلوصي آكار", "Hulusi Akar", "HULUSİ AKAR'ın"], "Hulusi Akar"),
-    (["عبد الحميد الدبيبة", "الدبيبة", "والدبيبه", "Dbeibah", "Dbeiba", "Dibeybe'nin"], "Abdul Hamid Dbeibah"),
-    (["خليفة حفتر", "حفتر", "لحفتر", "Haftar", "Hafter'in", "Halife Hafter"], "Khalifa Haftar"),
-    (["ياشار غولر", "يشار غولر", "Yaşar Güler", "Yasar Guler", "YAŞAR GÜLER"], "Yaşar Güler"),
-    (["Recep Tayyip Erdoğan", "Erdogan'ın", "أردوغان", "وإردوغان"], "Recep Tayyip Erdoğan"),
-    (["فتحي باشاغا", "Fathi Bashagha", "Başağa"], "Fathi Bashagha"),
-    (["عقيلة صالح", "Aguila Saleh"], "Aguila Saleh"),
-    (["Selçuk Bayraktar", "سلجوق بيرقدار"], "Selçuk Bayraktar"),
-])
+@pytest.mark.parametrize(
+    "spellings, name",
+    [
+        (["خلوصي أكار", "خولوصي أكار", "خلوصي آكار", "Hulusi Akar", "HULUSİ AKAR'ın"], "Hulusi Akar"),
+        (["عبد الحميد الدبيبة", "الدبيبة", "والدبيبه", "Dbeibah", "Dbeiba", "Dibeybe'nin"], "Abdul Hamid Dbeibah"),
+        (["خليفة حفتر", "حفتر", "لحفتر", "Haftar", "Hafter'in", "Halife Hafter"], "Khalifa Haftar"),
+        (["ياشار غولر", "يشار غولر", "Yaşar Güler", "Yasar Guler", "YAŞAR GÜLER"], "Yaşar Güler"),
+        (["Recep Tayyip Erdoğan", "Erdogan'ın", "أردوغان", "وإردوغان"], "Recep Tayyip Erdoğan"),
+        (["فتحي باشاغا", "Fathi Bashagha", "Başağa"], "Fathi Bashagha"),
+        (["عقيلة صالح", "Aguila Saleh"], "Aguila Saleh"),
+        (["Selçuk Bayraktar", "سلجوق بيرقدار"], "Selçuk Bayraktar"),
+    ],
+)
 def test_watchlist_spelling_variants(spellings, name, vocabulary):
     for spelling in spellings:
         assert {t.value for t in tags_of(f"— {spelling} —", vocabulary, kind="person")} == {name}, spelling
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("وقال أكار إن الجيش مستعد", set()),
-    ("Güler golünü attı ve takımını galibiyete taşıdı", set()),
-    ("التقى وزير الدفاع خلوصي أكار نظيره الليبي. وقال أكار إن التعاون مستمر", {"Hulusi Akar"}),
-    ("Akar: işbirliği sürecek. Milli Savunma Bakanı Hulusi Akar, Libya'yı ziyaret etti.", {"Hulusi Akar"}),
-    ("تحدث المنفي عن حياته في المنفى", set()),
-    ("استقبل رئيس المجلس الرئاسي محمد المنفي الوفد، وأكد المنفي دعمه", {"Mohamed al-Menfi"}),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("وقال أكار إن الجيش مستعد", set()),
+        ("Güler golünü attı ve takımını galibiyete taşıdı", set()),
+        ("التقى وزير الدفاع خلوصي أكار نظيره الليبي. وقال أكار إن التعاون مستمر", {"Hulusi Akar"}),
+        ("Akar: işbirliği sürecek. Milli Savunma Bakanı Hulusi Akar, Libya'yı ziyaret etti.", {"Hulusi Akar"}),
+        ("تحدث المنفي عن حياته في المنفى", set()),
+        ("استقبل رئيس المجلس الرئاسي محمد المنفي الوفد، وأكد المنفي دعمه", {"Mohamed al-Menfi"}),
+    ],
+)
 def test_a_surname_alone_counts_only_after_a_full_mention(text, expected, vocabulary):
     assert {t.value for t in tags_of(text, vocabulary, kind="person")} == expected
 
@@ -335,24 +411,31 @@ def test_a_later_surname_adds_to_the_full_mention(vocabulary):
 def test_first_names_in_a_family_story(vocabulary):
     text = "التقى الوفد قادة قوات حفتر وعلى رأسهم نجله خالد وشقيقه صدام، ثم التقى خالد المشري"
     assert {t.value for t in tags_of(text, vocabulary, kind="person")} == {
-        "Khalifa Haftar", "Khaled Haftar", "Saddam Haftar", "Khalid al-Mishri"}
+        "Khalifa Haftar",
+        "Khaled Haftar",
+        "Saddam Haftar",
+        "Khalid al-Mishri",
+    }
     assert {t.value for t in tags_of("أعدم صدام حسين عام 2006 وقال خالد إن", vocabulary, kind="person")} == set()
 
 
-@pytest.mark.parametrize("text, org", [
-    ("Libya'da Ulusal Birlik Hükümeti açıklama yaptı", "Government of National Unity"),
-    ("قالت حكومة الوحدة الوطنية إن", "Government of National Unity"),
-    ("The Government of National Accord (GNA) asked Ankara for help", "Government of National Accord"),
-    ("أعلن الجيش الوطني الليبي", "Libyan National Army"),
-    ("The 444 Brigade deployed south of the capital", "444 Brigade"),
-    ("قوات اللواء 444 قتال", "444 Brigade"),
-    ("Baykar'ın yeni İHA'sı", "Baykar"),
-    ("ASELSAN ve Roketsan ortak", "Aselsan"),
-    ("TUSAŞ tesislerinde", "Turkish Aerospace"),
-    ("بعثة الأمم المتحدة للدعم في ليبيا", "UNSMIL"),
-    ("سفن عملية إيريني الأوروبية", "EU IRINI"),
-    ("NATO'nun toplantısında", "NATO"),
-])
+@pytest.mark.parametrize(
+    "text, org",
+    [
+        ("Libya'da Ulusal Birlik Hükümeti açıklama yaptı", "Government of National Unity"),
+        ("قالت حكومة الوحدة الوطنية إن", "Government of National Unity"),
+        ("The Government of National Accord (GNA) asked Ankara for help", "Government of National Accord"),
+        ("أعلن الجيش الوطني الليبي", "Libyan National Army"),
+        ("The 444 Brigade deployed south of the capital", "444 Brigade"),
+        ("قوات اللواء 444 قتال", "444 Brigade"),
+        ("Baykar'ın yeni İHA'sı", "Baykar"),
+        ("ASELSAN ve Roketsan ortak", "Aselsan"),
+        ("TUSAŞ tesislerinde", "Turkish Aerospace"),
+        ("بعثة الأمم المتحدة للدعم في ليبيا", "UNSMIL"),
+        ("سفن عملية إيريني الأوروبية", "EU IRINI"),
+        ("NATO'nun toplantısında", "NATO"),
+    ],
+)
 def test_organisations_of_the_field(text, org, vocabulary):
     assert org in {t.value for t in tags_of(text, vocabulary, kind="org")}
 
@@ -364,45 +447,57 @@ def test_country_score_grows_with_mentions(vocabulary):
 
 
 def test_maritime_and_migration_topics(vocabulary):
-    text = ("The coast guard intercepted a boat of migrants off the Libyan coast. Refugees and asylum seekers "
-            "were taken to Malta. The navy stepped up patrols in territorial waters after the incident, and the "
-            "coast guard said maritime security would be reinforced.")
+    text = (
+        "The coast guard intercepted a boat of migrants off the Libyan coast. Refugees and asylum seekers "
+        "were taken to Malta. The navy stepped up patrols in territorial waters after the incident, and the "
+        "coast guard said maritime security would be reinforced."
+    )
     assert {"migration", "maritime-security"} <= topics(text, vocabulary)
 
 
 def test_energy_topic(vocabulary):
-    text = ("Libya's oil production rose as the pipeline to the coast reopened. The national oil company said "
-            "crude exports and natural gas output would grow, and a hydrocarbons agreement was signed.")
+    text = (
+        "Libya's oil production rose as the pipeline to the coast reopened. The national oil company said "
+        "crude exports and natural gas output would grow, and a hydrocarbons agreement was signed."
+    )
     assert "energy" in topics(text, vocabulary)
 
 
-@pytest.mark.parametrize("text", [
-    "يتولى مدربون أتراك تدريب مقاتلين من الجيش الليبي على خوض الحروب الحديثة. ويشمل تدريب الجنود حرب الشوارع "
-    "وحرب المدن، كما يتلقى الضباط في معسكرات غرب البلاد تدريبات على أساليب الحرب الإلكترونية.",
-    "Turkish instructors train Libyan army units for modern war. The training covers urban warfare and "
-    "mountain warfare, and officers and soldiers also train at camps near Tripoli in electronic warfare.",
-    "Türk eğitmenler Libya ordusuna bağlı askerlere modern savaş eğitimi veriyor. Eğitim sokak savaşı ve dağ "
-    "savaşı tatbikatlarını kapsıyor; subaylar ve askerler ayrıca elektronik savaş eğitimi alıyor.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "يتولى مدربون أتراك تدريب مقاتلين من الجيش الليبي على خوض الحروب الحديثة. ويشمل تدريب الجنود حرب الشوارع "
+        "وحرب المدن، كما يتلقى الضباط في معسكرات غرب البلاد تدريبات على أساليب الحرب الإلكترونية.",
+        "Turkish instructors train Libyan army units for modern war. The training covers urban warfare and "
+        "mountain warfare, and officers and soldiers also train at camps near Tripoli in electronic warfare.",
+        "Türk eğitmenler Libya ordusuna bağlı askerlere modern savaş eğitimi veriyor. Eğitim sokak savaşı ve dağ "
+        "savaşı tatbikatlarını kapsıyor; subaylar ve askerler ayrıca elektronik savaş eğitimi alıyor.",
+    ],
+)
 def test_war_as_what_soldiers_are_trained_for_is_training_not_conflict(text, vocabulary):
     assert "military-training" in topics(text, vocabulary)
     assert "armed-conflict" not in topics(text, vocabulary)
 
 
-@pytest.mark.parametrize("text", [
-    "اندلعت اشتباكات عنيفة جنوب طرابلس بين قوات الحكومة ومسلحين، وقصف الطيران مواقع في الضواحي، وسقط قتلى في "
-    "الحرب التي دخلت شهرها الثالث، فيما تدعو الأمم المتحدة إلى وقف إطلاق النار.",
-    "Fierce clashes broke out south of Tripoli as the war entered its third month; shelling hit the suburbs and "
-    "the United Nations called for a ceasefire, even as troops who had finished their training joined the front.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "اندلعت اشتباكات عنيفة جنوب طرابلس بين قوات الحكومة ومسلحين، وقصف الطيران مواقع في الضواحي، وسقط قتلى في "
+        "الحرب التي دخلت شهرها الثالث، فيما تدعو الأمم المتحدة إلى وقف إطلاق النار.",
+        "Fierce clashes broke out south of Tripoli as the war entered its third month; shelling hit the suburbs and "
+        "the United Nations called for a ceasefire, even as troops who had finished their training joined the front.",
+    ],
+)
 def test_a_war_report_keeps_its_armed_conflict_topic(text, vocabulary):
     assert "armed-conflict" in topics(text, vocabulary)
 
 
 # --- topics from how the languages build words, and from a state actor with its action ----------------------
 
+
 @pytest.mark.parametrize(
-    "text", ["زيارته", "الزيارات", "وزياراتها", "الاتفاقيتين", "اتفاقيات", "اشتباكات", "الاشتباكات"])
+    "text", ["زيارته", "الزيارات", "وزياراتها", "الاتفاقيتين", "اتفاقيات", "اشتباكات", "الاشتباكات"]
+)
 def test_arabic_topic_terms_take_endings_of_number_and_pronouns(text):
     gazetteer = Gazetteer([Term(word, word, article=True, inflects=True) for word in ("زيارة", "اتفاقية", "اشتباك")])
     assert len(gazetteer.find(text)) == 1
@@ -418,75 +513,107 @@ def test_turkish_possessive_and_case_suffixes_chain_after_a_term(text):
     assert len(Gazetteer([Term("ordu", "army", article=True, inflects=True)]).find(text)) == 1
 
 
-@pytest.mark.parametrize("text, topic", [
-    ("Milli Savunma Bakanı, iki ülke arasındaki askeri işbirliği anlaşmasının ayrıntılarını açıkladı; "
-     "anlaşmalarının kapsamı genişliyor.", "defence-cooperation"),
-    ("Dışişleri Bakanı Ankara'ya yaptığı ziyaretinde mevkidaşıyla görüştü; bakan ziyaretin ardından "
-     "heyetiyle birlikte Brüksel'e geçti.", "diplomatic-visit"),
-    ("Deniz Kuvvetleri'ne bağlı birlikler ortak tatbikatına başladı. Tatbikata katılan askerler eğitimlerini "
-     "tamamladı.", "military-training"),
-    ("وقع وزيرا الدفاع اتفاقيتين للتعاون العسكري، وقالت الوزارة إن الاتفاقيات تشمل تبادل الخبرات بين الجيشين.",
-     "defence-cooperation"),
-    ("زار وزير الخارجية العاصمة أنقرة، وخلال زيارته التقى الرئيس ورئيس الوزراء، واستقبله نظيره في المطار.",
-     "diplomatic-visit"),
-    ("تجددت الاشتباكات بين الجيش والمسلحين في ريف حلب، وشنت الطائرات غارات على مواقعهم، وسقط قتلى من الجانبين "
-     "في سوريا.", "armed-conflict"),
-])
+@pytest.mark.parametrize(
+    "text, topic",
+    [
+        (
+            "Milli Savunma Bakanı, iki ülke arasındaki askeri işbirliği anlaşmasının ayrıntılarını açıkladı; "
+            "anlaşmalarının kapsamı genişliyor.",
+            "defence-cooperation",
+        ),
+        (
+            "Dışişleri Bakanı Ankara'ya yaptığı ziyaretinde mevkidaşıyla görüştü; bakan ziyaretin ardından "
+            "heyetiyle birlikte Brüksel'e geçti.",
+            "diplomatic-visit",
+        ),
+        (
+            "Deniz Kuvvetleri'ne bağlı birlikler ortak tatbikatına başladı. Tatbikata katılan askerler eğitimlerini "
+            "tamamladı.",
+            "military-training",
+        ),
+        (
+            "وقع وزيرا الدفاع اتفاقيتين للتعاون العسكري، وقالت الوزارة إن الاتفاقيات تشمل تبادل الخبرات بين الجيشين.",
+            "defence-cooperation",
+        ),
+        (
+            "زار وزير الخارجية العاصمة أنقرة، وخلال زيارته التقى الرئيس ورئيس الوزراء، واستقبله نظيره في المطار.",
+            "diplomatic-visit",
+        ),
+        (
+            "تجددت الاشتباكات بين الجيش والمسلحين في ريف حلب، وشنت الطائرات غارات على مواقعهم، وسقط قتلى من الجانبين "
+            "في سوريا.",
+            "armed-conflict",
+        ),
+    ],
+)
 def test_inflected_forms_of_each_language_make_the_topic(text, topic, vocabulary):
     assert topic in topics(text, vocabulary)
 
 
-@pytest.mark.parametrize("text", [
-    "كشفت تقارير عن نية إقامة قاعدة عسكرية أمريكية في البلاد، وقالت مصادر إن القاعدة العسكرية الأميركية "
-    "ستكون بديلا عن قاعدة أخرى في إيطاليا.",
-    "NATO, Türkiye'nin talebi üzerine sınıra Patriot füzeleri konuşlandıracak. Almanya ve Hollanda da Patriot "
-    "bataryalarını Türkiye'ye gönderecek.",
-    "NATO will deploy air-defence batteries to its eastern flank, and Germany will send troops to the alliance's "
-    "new base in Lithuania.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "كشفت تقارير عن نية إقامة قاعدة عسكرية أمريكية في البلاد، وقالت مصادر إن القاعدة العسكرية الأميركية "
+        "ستكون بديلا عن قاعدة أخرى في إيطاليا.",
+        "NATO, Türkiye'nin talebi üzerine sınıra Patriot füzeleri konuşlandıracak. Almanya ve Hollanda da Patriot "
+        "bataryalarını Türkiye'ye gönderecek.",
+        "NATO will deploy air-defence batteries to its eastern flank, and Germany will send troops to the alliance's "
+        "new base in Lithuania.",
+    ],
+)
 def test_a_state_or_alliance_with_a_base_or_deployment_is_defence_cooperation(text, vocabulary):
     assert "defence-cooperation" in topics(text, vocabulary)
 
 
-@pytest.mark.parametrize("text", [
-    # football defence and attack
-    "Galatasaray savunmada hata yapmadı, hücumda ise iki gol buldu. Teknik direktör maçtan sonra savunma "
-    "oyuncularını kutladı; takım ligde zirveye yerleşti.",
-    "نجح دفاع الفريق في إيقاف هجوم المنافس، وسجل المهاجم هدفين في المباراة التي أقيمت على ملعب الدوري.",
-    # an earthquake drill
-    "İstanbul'daki okullarda deprem tatbikatı yapıldı. Öğrenciler tatbikat sırasında sınıflarını boşalttı, AFAD "
-    "ekipleri tahliye eğitimi verdi.",
-    # software and taxi piracy
-    "Korsan yazılım satan şirkete baskın yapıldı; korsan taksi şoförlerine de ceza kesildi.",
-    "حذرت الشركة من قراصنة الإنترنت الذين يخترقون الهواتف، ودعت إلى تحديث البرامج لمواجهة القرصنة.",
-    # a trade agreement
-    "The two countries signed a free trade agreement and a double taxation accord; the ministers said the deal "
-    "would lift exports of textiles and cars.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        # football defence and attack
+        "Galatasaray savunmada hata yapmadı, hücumda ise iki gol buldu. Teknik direktör maçtan sonra savunma "
+        "oyuncularını kutladı; takım ligde zirveye yerleşti.",
+        "نجح دفاع الفريق في إيقاف هجوم المنافس، وسجل المهاجم هدفين في المباراة التي أقيمت على ملعب الدوري.",
+        # an earthquake drill
+        "İstanbul'daki okullarda deprem tatbikatı yapıldı. Öğrenciler tatbikat sırasında sınıflarını boşalttı, AFAD "
+        "ekipleri tahliye eğitimi verdi.",
+        # software and taxi piracy
+        "Korsan yazılım satan şirkete baskın yapıldı; korsan taksi şoförlerine de ceza kesildi.",
+        "حذرت الشركة من قراصنة الإنترنت الذين يخترقون الهواتف، ودعت إلى تحديث البرامج لمواجهة القرصنة.",
+        # a trade agreement
+        "The two countries signed a free trade agreement and a double taxation accord; the ministers said the deal "
+        "would lift exports of textiles and cars.",
+    ],
+)
 def test_words_that_look_like_defence_give_no_defence_topic(text, vocabulary):
     assert not topics(text, vocabulary) & DEFENCE_TOPICS
 
 
-@pytest.mark.parametrize("text", [
-    "أعلن الجيش استعادة السيطرة على مواقع استراتيجية في العاصمة بعد معارك عنيفة مع قوات متمردة استمرت أياما.",
-    "Ordu, isyancıların elindeki üç kasabayı geri ele geçirdi; bölgede çatışmalar sürüyor.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "أعلن الجيش استعادة السيطرة على مواقع استراتيجية في العاصمة بعد معارك عنيفة مع قوات متمردة استمرت أياما.",
+        "Ordu, isyancıların elindeki üç kasabayı geri ele geçirdi; bölgede çatışmalar sürüyor.",
+    ],
+)
 def test_ground_regained_by_force_is_armed_conflict(text, vocabulary):
     assert "armed-conflict" in topics(text, vocabulary)
 
 
 def test_a_visit_at_home_that_names_no_state_is_no_diplomatic_visit(vocabulary):
-    home = ("Başbakan dün fındık üreticilerini ziyaret etti. Bahçeleri gezen ve üreticilerle sohbet eden "
-            "Başbakan, ziyaretin ardından kısa bir açıklama yaptı.")
+    home = (
+        "Başbakan dün fındık üreticilerini ziyaret etti. Bahçeleri gezen ve üreticilerle sohbet eden "
+        "Başbakan, ziyaretin ardından kısa bir açıklama yaptı."
+    )
     assert "diplomatic-visit" not in topics(home, vocabulary)
     abroad = home.replace("fındık üreticilerini", "Libya'yı")
     assert "diplomatic-visit" in topics(abroad, vocabulary)
 
 
 def test_a_war_named_in_passing_many_times_is_no_armed_conflict(vocabulary):
-    text = ("Tarihçi, Körfez savaşı ve Irak savaşı yıllarını anlattı. Kitap, savaş sonrası ekonomiyi ve savaşın "
-            "toplum üzerindeki etkisini inceliyor; yazar savaş anılarını da topladı. Soğuk savaş dönemi ise ayrı "
-            "bir bölümde.")
+    text = (
+        "Tarihçi, Körfez savaşı ve Irak savaşı yıllarını anlattı. Kitap, savaş sonrası ekonomiyi ve savaşın "
+        "toplum üzerindeki etkisini inceliyor; yazar savaş anılarını da topladı. Soğuk savaş dönemi ise ayrı "
+        "bir bölümde."
+    )
     assert "armed-conflict" not in topics(text, vocabulary)
 
 
@@ -498,8 +625,10 @@ def test_warships_and_barrel_bombs_are_what_they_are(vocabulary):
 
 
 def test_a_coast_guard_without_migrants_is_no_migration(vocabulary):
-    text = ("Sahil Güvenlik ekipleri denizde mahsur kalan balıkçı teknesini kurtardı. Sahil güvenlik botları "
-            "fırtına nedeniyle devriyelerini artırdı.")
+    text = (
+        "Sahil Güvenlik ekipleri denizde mahsur kalan balıkçı teknesini kurtardı. Sahil güvenlik botları "
+        "fırtına nedeniyle devriyelerini artırdı."
+    )
     assert "migration" not in topics(text, vocabulary)
     assert "maritime-security" in topics(text, vocabulary)
 
@@ -508,27 +637,48 @@ def test_a_capped_rule_adds_at_most_its_cap(config_copy):
     path = config_copy / "taxonomy.yaml"
     text = "Crude prices rose. The refinery and the pipeline reopened."
     assert "energy" in topics(text, load_vocabulary(config_copy))
-    path.write_text(path.read_text(encoding="utf-8").replace(
-        "      - weight: 0.75\n        terms: [نفط*", "      - weight: 0.75\n        cap: 0.75\n        terms: [نفط*"),
-        encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "      - weight: 0.75\n        terms: [نفط*",
+            "      - weight: 0.75\n        cap: 0.75\n        terms: [نفط*",
+        ),
+        encoding="utf-8",
+    )
     assert "energy" not in topics(text, load_vocabulary(config_copy))
 
 
 def test_diplomatic_visit_topic(vocabulary):
-    text = ("Türkiye Dışişleri Bakanı Trablus'a resmi bir ziyaret gerçekleştirdi. Bakan, ziyaret sırasında "
-            "Libya Başbakanı ile görüştü. Heyet, ziyaretin ardından Bingazi'yi de ziyaret etti; bakan ziyaretini "
-            "iki ülke arasındaki ilişkiler için önemli buldu.")
+    text = (
+        "Türkiye Dışişleri Bakanı Trablus'a resmi bir ziyaret gerçekleştirdi. Bakan, ziyaret sırasında "
+        "Libya Başbakanı ile görüştü. Heyet, ziyaretin ardından Bingazi'yi de ziyaret etti; bakan ziyaretini "
+        "iki ülke arasındaki ilişkiler için önemli buldu."
+    )
     assert "diplomatic-visit" in topics(text, vocabulary)
 
 
-@pytest.mark.parametrize("title, body, code", [
-    ("Türkiye ile Libya", "Türkiye ile Libya arasında imzalanan anlaşma, iki ülkenin askeri ilişkilerini "
-     "güçlendirecek ve bölgedeki istikrara katkı sağlayacak.", "tr"),
-    ("Libya", "وقعت ليبيا وتركيا اتفاقية جديدة للتعاون في مجالات الطاقة والتدريب، وقال المسؤولون إن الاتفاق "
-     "يعزز العلاقات بين البلدين.", "ar"),
-    ("Türkiye", "Turkey and Libya signed a new agreement on energy and training, and officials said it would "
-     "strengthen relations between the two countries.", "en"),
-])
+@pytest.mark.parametrize(
+    "title, body, code",
+    [
+        (
+            "Türkiye ile Libya",
+            "Türkiye ile Libya arasında imzalanan anlaşma, iki ülkenin askeri ilişkilerini "
+            "güçlendirecek ve bölgedeki istikrara katkı sağlayacak.",
+            "tr",
+        ),
+        (
+            "Libya",
+            "وقعت ليبيا وتركيا اتفاقية جديدة للتعاون في مجالات الطاقة والتدريب، وقال المسؤولون إن الاتفاق "
+            "يعزز العلاقات بين البلدين.",
+            "ar",
+        ),
+        (
+            "Türkiye",
+            "Turkey and Libya signed a new agreement on energy and training, and officials said it would "
+            "strengthen relations between the two countries.",
+            "en",
+        ),
+    ],
+)
 def test_language_detected_on_title_and_body(title, body, code, vocabulary):
     [language] = tags_of(body, vocabulary, title, kind="language")
     assert language.value == code and language.score > 0.5
@@ -536,16 +686,21 @@ def test_language_detected_on_title_and_body(title, body, code, vocabulary):
 
 def test_a_headline_of_names_does_not_decide_the_language(vocabulary):
     title = "Bayraktar Akinci drones delivered to Libya"
-    body = ("Libya'ya gönderilen insansız hava araçları, Türk ordusunun eğitim programı kapsamında teslim edildi ve "
-            "Libyalı pilotlar eğitime başladı.")
+    body = (
+        "Libya'ya gönderilen insansız hava araçları, Türk ordusunun eğitim programı kapsamında teslim edildi ve "
+        "Libyalı pilotlar eğitime başladı."
+    )
     [language] = tags_of(body, vocabulary, title, kind="language")
     assert language.value == "tr"
 
 
-@pytest.mark.parametrize("text, raw", [
-    ("انا مش عارف هو عايز ايه بجد، ده كلام فاضي خالص والناس كلها زهقت من الموضوع ده", "arz"),
-    ("واش نتا مزيان؟ بغيت نمشي للدار دابا حيت عيان بزاف", "ary"),
-])
+@pytest.mark.parametrize(
+    "text, raw",
+    [
+        ("انا مش عارف هو عايز ايه بجد، ده كلام فاضي خالص والناس كلها زهقت من الموضوع ده", "arz"),
+        ("واش نتا مزيان؟ بغيت نمشي للدار دابا حيت عيان بزاف", "ary"),
+    ],
+)
 def test_arabic_dialect_labels_fold_to_ar_keeping_the_raw_label(text, raw):
     language = detect_language(text)
     assert (language.value, language.evidence) == ("ar", [raw]) and language.score > 0.9
@@ -558,8 +713,10 @@ def test_no_language_tag_for_empty_text(vocabulary):
 
 # --- no defence topic on other news ----------------------------------------------------------------------------
 
-NON_DEFENCE = {name: (entry["title"], entry["body"]) for name, entry in
-               yaml.safe_load((FIXTURES / "other_news.yaml").read_text(encoding="utf-8")).items()}
+NON_DEFENCE = {
+    name: (entry["title"], entry["body"])
+    for name, entry in yaml.safe_load((FIXTURES / "other_news.yaml").read_text(encoding="utf-8")).items()
+}
 
 
 @pytest.mark.parametrize("name", sorted(NON_DEFENCE))
@@ -583,12 +740,15 @@ def test_other_news_still_gets_language_and_countries(vocabulary):
 
 # --- vocabularies are data ---------------------------------------------------------------------------------------
 
+
 def test_an_added_country_name_takes_effect(config_copy):
     text = "Anadolu'dan gelen heyet"
     assert countries(text, load_vocabulary(config_copy)) == set()
     path = config_copy / "countries.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace(
-        "tr: [Türkiye, Türk,", "tr: [Anadolu, Türkiye, Türk,"), encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("tr: [Türkiye, Türk,", "tr: [Anadolu, Türkiye, Türk,"),
+        encoding="utf-8",
+    )
     assert countries(text, load_vocabulary(config_copy)) == {"TR"}
 
 
@@ -596,16 +756,23 @@ def test_an_added_topic_keyword_takes_effect(config_copy):
     text = "The new solar farm will feed the grid. The solar farm is the largest in the region."
     assert "energy" not in topics(text, load_vocabulary(config_copy))
     path = config_copy / "taxonomy.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace(
-        "oil production, gas field*]", "oil production, gas field*, solar farm*]"), encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "oil production, gas field*]", "oil production, gas field*, solar farm*]"
+        ),
+        encoding="utf-8",
+    )
     assert "energy" in topics(text, load_vocabulary(config_copy))
 
 
 def test_requires_any_gates_a_topic(config_copy):
     path = config_copy / "taxonomy.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace(
-        "  energy:\n    threshold: 1.5\n", "  energy:\n    threshold: 1.5\n    requires_any: [Libya]\n"),
-        encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "  energy:\n    threshold: 1.5\n", "  energy:\n    threshold: 1.5\n    requires_any: [Libya]\n"
+        ),
+        encoding="utf-8",
+    )
     vocabulary = load_vocabulary(config_copy)
     assert "energy" not in topics("Crude prices rose. The refinery and the pipeline reopened.", vocabulary)
     assert "energy" in topics("Libya: crude prices rose. The refinery and the pipeline reopened.", vocabulary)
@@ -620,8 +787,10 @@ def test_default_vocabulary_follows_edits_of_the_config_dir(config_copy, monkeyp
         assert default_vocabulary() is default_vocabulary()
         path = config_copy / "countries.yaml"
         time.sleep(0.01)
-        path.write_text(path.read_text(encoding="utf-8").replace(
-            "tr: [Türkiye, Türk,", "tr: [Anadolu, Türkiye, Türk,"), encoding="utf-8")
+        path.write_text(
+            path.read_text(encoding="utf-8").replace("tr: [Türkiye, Türk,", "tr: [Anadolu, Türkiye, Türk,"),
+            encoding="utf-8",
+        )
         assert [t.value for t in classify(doc) if t.kind == "country"] == ["TR"]
     finally:
         get_settings.cache_clear()
@@ -629,7 +798,8 @@ def test_default_vocabulary_follows_edits_of_the_config_dir(config_copy, monkeyp
 
 def test_unknown_set_in_taxonomy_is_an_error(config_copy):
     path = config_copy / "taxonomy.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace('terms: ["@culture"]', 'terms: ["@no-such-set"]'),
-                    encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace('terms: ["@culture"]', 'terms: ["@no-such-set"]'), encoding="utf-8"
+    )
     with pytest.raises(ValueError, match="no-such-set"):
         load_vocabulary(config_copy)

@@ -15,10 +15,17 @@ def page(name: str) -> str:
     return (PAGES / name).read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("name, language", [
-    ("ar-aggregator.html", "ar"), ("ar-ilkha-style.html", "ar"), ("ar-blog.html", "ar"),
-    ("tr-agency.html", "tr"), ("tr-news.html", "tr"), ("en-wire.html", "en"),
-])
+@pytest.mark.parametrize(
+    "name, language",
+    [
+        ("ar-aggregator.html", "ar"),
+        ("ar-ilkha-style.html", "ar"),
+        ("ar-blog.html", "ar"),
+        ("tr-agency.html", "tr"),
+        ("tr-news.html", "tr"),
+        ("en-wire.html", "en"),
+    ],
+)
 def test_each_sample_page_gives_a_body_and_metadata(name, language):
     document = clean(page(name), url=f"https://example.com/{name}")
     assert len(document.text) > 1000
@@ -72,29 +79,38 @@ def test_og_site_name_stands_in_for_a_url_site_name():
 def test_a_site_name_with_a_slash_is_still_a_name():
     html = fixture_page("tr-site-suffix.html").replace(
         '<meta name="twitter:site" content="https://twitter.com/ornekhaber">',
-        '<meta property="og:site_name" content="Haber 7/24">')
+        '<meta property="og:site_name" content="Haber 7/24">',
+    )
     assert clean(html, url="https://www.ornekhaber.com.tr/x").site_name == "Haber 7/24"
 
 
-@pytest.mark.parametrize("name, url, title", [
-    ("tr-site-suffix.html", "https://www.ornekhaber.com.tr/turkiye/meclis", "Meclis afet yasasını kabul etti"),
-    ("tr-agency-byline.html", "https://example.org/a", "Karadeniz'de sağanak etkili oldu"),
-])
+@pytest.mark.parametrize(
+    "name, url, title",
+    [
+        ("tr-site-suffix.html", "https://www.ornekhaber.com.tr/turkiye/meclis", "Meclis afet yasasını kabul etti"),
+        ("tr-agency-byline.html", "https://example.org/a", "Karadeniz'de sağanak etkili oldu"),
+    ],
+)
 def test_titles_lose_their_site_or_section_suffix_and_the_body_does_not_repeat_them(name, url, title):
     document = clean(fixture_page(name), url=url)
     assert document.title == title
     assert document.text.split("\n")[0] != title
 
 
-@pytest.mark.parametrize("title, url", [
-    ("Erdoğan - Putin görüşmesi sona erdi", "https://www.ornekhaber.com.tr/x"),
-    ("Libya | Türkiye hattında yeni dönem", "https://www.ornekhaber.com.tr/x"),
-    ("Libya - Türkiye", "https://www.turkiyegazetesi.com.tr/x"),
-])
+@pytest.mark.parametrize(
+    "title, url",
+    [
+        ("Erdoğan - Putin görüşmesi sona erdi", "https://www.ornekhaber.com.tr/x"),
+        ("Libya | Türkiye hattında yeni dönem", "https://www.ornekhaber.com.tr/x"),
+        ("Libya - Türkiye", "https://www.turkiyegazetesi.com.tr/x"),
+    ],
+)
 def test_a_separator_inside_the_headline_itself_stays(title, url):
     html = fixture_page("tr-site-suffix.html").replace("Meclis afet yasasını kabul etti", title)
-    html = html.replace('content="https://twitter.com/ornekhaber"', 'content="https://twitter.com/ornekhaber">'
-                        '<meta property="og:site_name" content="Türkiye"')
+    html = html.replace(
+        'content="https://twitter.com/ornekhaber"',
+        'content="https://twitter.com/ornekhaber"><meta property="og:site_name" content="Türkiye"',
+    )
     assert clean(html, url=url).title == title
 
 
@@ -104,10 +120,13 @@ def test_a_widget_heading_ending_in_a_colon_is_not_the_title():
     assert not document.text.startswith("Why the border talks stalled")
 
 
-@pytest.mark.parametrize("dateline, published_at", [
-    ("الأربعاء، 28 آب/اغسطس 2013", "2013-08-28"),
-    ("تاريخ النشر: 12 مارس 2014", "2014-03-12"),
-])
+@pytest.mark.parametrize(
+    "dateline, published_at",
+    [
+        ("الأربعاء، 28 آب/اغسطس 2013", "2013-08-28"),
+        ("تاريخ النشر: 12 مارس 2014", "2014-03-12"),
+    ],
+)
 def test_a_dateline_in_the_text_beats_the_extractors_year_only_guess(dateline, published_at):
     """The page's only other date is its copyright year, which the extractor reports as 1 January."""
     html = fixture_page("ar-dateline-year-guess.html").replace("الأربعاء، 28 آب/اغسطس 2013", dateline)

@@ -47,13 +47,31 @@ FAST_STACK = {
 WIDE = {"COLUMNS": "400"}  # a wide terminal: rich does not wrap table cells, so a row stays on one line
 PAGES = ("en-wire.html", "tr-news.html", "ar-aggregator.html", "ar-windows-1256.html", "tr-agency.html")
 SAMPLE_PAGES = sorted(p.name for p in (PROJECT_ROOT / "seeds" / "pages").glob("*.html"))
-ITEM_FIELDS = {"id", "url", "canonical_url", "title", "text", "language", "published_at", "author", "site_name",
-               "credit", "keywords", "fetched_at", "stored_at", "story", "copy_of", "tags", "removed"}
+ITEM_FIELDS = {
+    "id",
+    "url",
+    "canonical_url",
+    "title",
+    "text",
+    "language",
+    "published_at",
+    "author",
+    "site_name",
+    "credit",
+    "keywords",
+    "fetched_at",
+    "stored_at",
+    "story",
+    "copy_of",
+    "tags",
+    "removed",
+}
 SHOW_FIELDS = ITEM_FIELDS | {"state", "last_error", "history"}
 SETTING_NAMES = [env_name(f.name) for f in dataclasses.fields(Settings)]
 
 
 # -- running commands ----------------------------------------------------------------------------------------
+
 
 def without_warnings(lines: list[str]) -> list[str]:
     """Push's output without its warning that no worker consumes fetch (these tests run no stack)."""
@@ -100,7 +118,7 @@ def terminal_screen(raw: str) -> list[str]:
                 row = max(0, row - int(token[2:-1] or 1))
         elif token:
             line = lines[row].ljust(col)
-            lines[row] = line[:col] + token + line[col + len(token):]
+            lines[row] = line[:col] + token + line[col + len(token) :]
             col += len(token)
     return [line.rstrip() for line in lines if line.strip()]
 
@@ -131,6 +149,7 @@ def running(pid: int) -> bool:
 
 
 # -- fixtures ------------------------------------------------------------------------------------------------
+
 
 class Broker:
     """The tests' Redis database, used by one stack at a time: two stacks on it would take each other's messages."""
@@ -218,11 +237,17 @@ def populated(request, broker, server, tmp_path_factory) -> Populated:
 
 # -- settings and migrate ------------------------------------------------------------------------------------
 
+
 def test_settings_lists_every_variable_with_its_current_value():
     console_script = PROJECT_ROOT / ".venv" / "bin" / "mirsad"
     command = [str(console_script)] if console_script.exists() else mirsad_command()
-    result = subprocess.run([*command, "settings"], env={**os.environ, "MIRSAD_USER_AGENT": "cli-test-agent"},
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [*command, "settings"],
+        env={**os.environ, "MIRSAD_USER_AGENT": "cli-test-agent"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     for name in SETTING_NAMES:  # whole, in a pipe's default 80 columns, so a user can find (and grep) it
         assert re.search(rf"\b{name}\b", result.stdout), name
@@ -254,6 +279,7 @@ def test_migrate_creates_an_empty_database_the_queries_can_read(tmp_path):
 
 # -- push ----------------------------------------------------------------------------------------------------
 
+
 def test_push_reports_each_url_and_exits_1_when_one_is_rejected(database_url, idle_broker):
     good, bad = "http://127.0.0.1:9/news/1", "htp:/broken url"
     result = mirsad("push", good, bad, good + "?utm_source=x#top", env={"MIRSAD_DATABASE_URL": database_url})
@@ -277,29 +303,38 @@ def test_push_exits_0_when_every_url_is_accepted_or_known(tmp_path, idle_broker)
 def test_push_prints_each_url_whole_on_one_line(tmp_path, idle_broker):
     env = sqlite_env(tmp_path)
     migrate(env["MIRSAD_DATABASE_URL"])
-    urls = ["http://127.0.0.1:9/search?q=[libya]&page=[2]",
-            "http://127.0.0.1:9/" + "/".join(["defence-cooperation-between-turkey-and-libya"] * 4)]
+    urls = [
+        "http://127.0.0.1:9/search?q=[libya]&page=[2]",
+        "http://127.0.0.1:9/" + "/".join(["defence-cooperation-between-turkey-and-libya"] * 4),
+    ]
     result = mirsad("push", *urls, env=env)  # a pipe: rich's default width is 80 columns
     assert result.returncode == 0, result.stderr
-    assert without_warnings(result.stderr.splitlines())[:2] == [f"accepted {url}  queued as url:{n}"
-                                                                for n, url in enumerate(urls, 1)]
+    assert without_warnings(result.stderr.splitlines())[:2] == [
+        f"accepted {url}  queued as url:{n}" for n, url in enumerate(urls, 1)
+    ]
 
 
 def test_push_reads_a_file_and_standard_input_skipping_blank_lines_and_comments(tmp_path, idle_broker):
     env = sqlite_env(tmp_path)
     migrate(env["MIRSAD_DATABASE_URL"])
     url_file = tmp_path / "urls.txt"
-    url_file.write_text("# morning list\n\nhttp://127.0.0.1:9/f1\n   \n  # indented comment\n"
-                        "  http://127.0.0.1:9/f2#section  \n", encoding="utf-8")
+    url_file.write_text(
+        "# morning list\n\nhttp://127.0.0.1:9/f1\n   \n  # indented comment\n  http://127.0.0.1:9/f2#section  \n",
+        encoding="utf-8",
+    )
     from_file = mirsad("push", "-f", str(url_file), env=env)
     from_stdin = mirsad("push", "-", env=env, input="http://127.0.0.1:9/s1\n# skip me\n\nhttp://127.0.0.1:9/f1\n")
     assert from_file.returncode == 0, from_file.stderr
-    assert re.findall(r"^accepted\s+(\S+)", from_file.stderr, re.M) == ["http://127.0.0.1:9/f1",
-                                                                        "http://127.0.0.1:9/f2#section"]
+    assert re.findall(r"^accepted\s+(\S+)", from_file.stderr, re.M) == [
+        "http://127.0.0.1:9/f1",
+        "http://127.0.0.1:9/f2#section",
+    ]
     assert from_file.stderr.splitlines()[-1] == "2 accepted, 0 already known, 0 rejected"
     assert from_stdin.returncode == 0, from_stdin.stderr
     assert re.findall(r"^(\w+)\s+(\S+)", from_stdin.stderr, re.M)[:2] == [
-        ("accepted", "http://127.0.0.1:9/s1"), ("known", "http://127.0.0.1:9/f1")]
+        ("accepted", "http://127.0.0.1:9/s1"),
+        ("known", "http://127.0.0.1:9/f1"),
+    ]
     assert from_stdin.stderr.splitlines()[-1] == "1 accepted, 1 already known, 0 rejected"
 
 
@@ -333,9 +368,11 @@ def test_push_shows_a_progress_bar_in_a_terminal_only_for_many_urls(tmp_path, id
     raw = b"".join(chunks).decode("utf-8")
     assert ("pushing" in raw and "━" in raw) is bar, raw
     screen = without_warnings(terminal_screen(raw))
-    assert screen == [*(f"accepted {url}  queued as url:{n}" for n, url in enumerate(urls[:-1], 1)),
-                      "rejected not a url  URL contains spaces or control characters",
-                      f"{count} accepted, 0 already known, 1 rejected"]
+    assert screen == [
+        *(f"accepted {url}  queued as url:{n}" for n, url in enumerate(urls[:-1], 1)),
+        "rejected not a url  URL contains spaces or control characters",
+        f"{count} accepted, 0 already known, 1 rejected",
+    ]
 
 
 def test_push_without_redis_fails_clearly_and_records_nothing(tmp_path):
@@ -351,6 +388,7 @@ def test_push_without_redis_fails_clearly_and_records_nothing(tmp_path):
 
 
 # -- items, show, status -------------------------------------------------------------------------------------
+
 
 def test_items_json_lists_every_stored_item_newest_first(populated):
     result = mirsad("items", "--json", env=populated.env)
@@ -372,11 +410,13 @@ def test_items_filters_by_tags_since_and_limit(populated):
     tags_of = {item["id"]: {f"{tag['kind']}:{tag['value']}" for tag in item["tags"]} for item in everything}
     topics = {tag for tags in tags_of.values() for tag in tags if tag.startswith("topic:")}
     topic = next(t for t in sorted(topics) if 0 < sum(t in tags for tags in tags_of.values()) < len(everything))
-    filtered = mirsad("items", "--tag", "country:LY", "--tag", topic, "--since", "2h", "--limit", "50", "--json",
-                      env=populated.env)
+    filtered = mirsad(
+        "items", "--tag", "country:LY", "--tag", topic, "--since", "2h", "--limit", "50", "--json", env=populated.env
+    )
     assert filtered.returncode == 0, filtered.stderr
     assert [item["id"] for item in json_lines(filtered.stdout)] == [
-        item["id"] for item in everything if {"country:LY", topic} <= tags_of[item["id"]]]
+        item["id"] for item in everything if {"country:LY", topic} <= tags_of[item["id"]]
+    ]
 
     newest = max(datetime.fromisoformat(item["stored_at"]) for item in everything)
     later = mirsad("items", "--since", (newest + timedelta(seconds=1)).isoformat(), "--json", env=populated.env)
@@ -406,7 +446,13 @@ def test_show_json_by_id_and_by_url_has_the_documented_fields_and_history(popula
     assert by_id == item
     assert item["url"] == url and item["state"] == "stored" and item["last_error"] is None
     assert [event["state"] for event in item["history"]] == [
-        "queued", "fetched", "cleaned", "stripped", "classified", "stored"]
+        "queued",
+        "fetched",
+        "cleaned",
+        "stripped",
+        "classified",
+        "stored",
+    ]
     tags = {(tag["kind"], tag["value"]): tag for tag in item["tags"]}
     assert ("language", "en") in tags and tags[("country", "LY")]["evidence"]
     assert item["removed"] and all(line["line"] and line["rule"] for line in item["removed"])
@@ -462,8 +508,11 @@ def test_status_json_has_queue_depths_states_and_latest_failures(populated):
 def test_status_table_shows_queues_states_and_failures(populated):
     result = mirsad("status", env={**populated.env, **WIDE})
     assert result.returncode == 0, result.stderr
-    rows = {tuple(cell.strip() for cell in line.strip("│").split("│")) for line in result.stdout.splitlines()
-            if line.startswith("│")}
+    rows = {
+        tuple(cell.strip() for cell in line.strip("│").split("│"))
+        for line in result.stdout.splitlines()
+        if line.startswith("│")
+    }
     assert ("stored", str(len(PAGES))) in rows and ("failed", "1") in rows and ("queued", "0") in rows
     assert {("fetch", "0"), ("store", "0")} <= rows
     assert any(row[2:] == (populated.failed_url, row[3]) and "HTTP 404" in row[3] for row in rows if len(row) == 4)
@@ -471,12 +520,21 @@ def test_status_table_shows_queues_states_and_failures(populated):
 
 # -- watch ---------------------------------------------------------------------------------------------------
 
+
 def test_watch_json_prints_a_line_per_new_item_and_stops_on_ctrl_c(broker, server, tmp_path):
     env = sqlite_env(tmp_path)
     migrate(env["MIRSAD_DATABASE_URL"])
     broker.run_stack(env)
-    watchers = [subprocess.Popen(mirsad_command("watch", *flags), env={**os.environ, **env, **WIDE}, text=True,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE) for flags in (["--json"], [])]
+    watchers = [
+        subprocess.Popen(
+            mirsad_command("watch", *flags),
+            env={**os.environ, **env, **WIDE},
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for flags in (["--json"], [])
+    ]
     try:
         for watch in watchers:
             assert "watching" in LineReader(watch.stderr).next(timeout=20)
@@ -497,6 +555,7 @@ def test_watch_json_prints_a_line_per_new_item_and_stops_on_ctrl_c(broker, serve
 
 
 # -- extract -------------------------------------------------------------------------------------------------
+
 
 def assert_extracted(document: dict, name: str) -> None:
     """A sample page's article: its language's script intact, tagged with its language and countries."""
@@ -524,14 +583,17 @@ def test_extract_plain_text_strips_and_classifies_it(tmp_path):
         "ministry in Ankara said, the third such drill since the two governments signed their military "
         "cooperation agreement [see map].\nThe exercise includes search-and-rescue training and mine clearance, "
         "and Libyan cadets will join Turkish crews aboard two frigates for the rest of the week.\n"
-        "Read more: Libyan coast guard receives new patrol boats\n", encoding="utf-8")
+        "Read more: Libyan coast guard receives new patrol boats\n",
+        encoding="utf-8",
+    )
     result = mirsad("extract", "--text", str(article), "--json")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["language"] == "en" and "Read more" not in document["text"]
     assert document["text"].startswith("Turkish and Libyan naval officers")
     assert [removed["line"] for removed in document["removed"]] == [
-        "Read more: Libyan coast guard receives new patrol boats"]
+        "Read more: Libyan coast guard receives new patrol boats"
+    ]
     assert {("country", "LY"), ("country", "TR")} <= {(tag["kind"], tag["value"]) for tag in document["tags"]}
     plain = mirsad("extract", "--text", str(article), env=WIDE)
     assert plain.returncode == 0 and "military cooperation agreement [see map]." in plain.stdout, plain.stdout
@@ -564,24 +626,37 @@ def test_extract_says_why_it_could_not_read_the_page(server, tmp_path):
 
 # -- the demo and up -----------------------------------------------------------------------------------------
 
+
 def demo_rows(stdout: str) -> list[list[str]]:
     """The cells of the demo's table rows: item, state, lang, title, tags, url id."""
-    return [[cell.strip() for cell in line.strip("│").split("│")] for line in stdout.splitlines()
-            if re.match(r"│ \d+ ", line)]
+    return [
+        [cell.strip() for cell in line.strip("│").split("│")]
+        for line in stdout.splitlines()
+        if re.match(r"│ \d+ ", line)
+    ]
 
 
 def test_demo_stores_every_sample_page_tagged_and_runs_again_on_the_same_database(idle_broker, tmp_path):
     env = {key: value for key, value in os.environ.items() if key != "MIRSAD_ALLOW_PRIVATE_HOSTS"}  # zero config
     env |= {"MIRSAD_DATABASE_URL": f"sqlite:///{tmp_path}/demo.db", **WIDE}
     port = str(free_port())
-    runs = [subprocess.run(mirsad_command("demo", "--port", port, "--timeout", "90"), env=env,
-                           capture_output=True, text=True, timeout=150) for _ in ("first", "again")]
+    runs = [
+        subprocess.run(
+            mirsad_command("demo", "--port", port, "--timeout", "90"),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=150,
+        )
+        for _ in ("first", "again")
+    ]
     for run, outcome in zip(runs, ("accepted", "known"), strict=True):
         assert run.returncode == 0, run.stderr
         rows = demo_rows(run.stdout)
         assert len(rows) == len(SAMPLE_PAGES), run.stdout
-        assert all(row[1] == "stored" and row[2] in ("ar", "tr", "en") and "country:LY" in row[4]
-                   for row in rows), run.stdout
+        assert all(row[1] == "stored" and row[2] in ("ar", "tr", "en") and "country:LY" in row[4] for row in rows), (
+            run.stdout
+        )
         for name in SAMPLE_PAGES:
             assert re.search(rf"^{outcome}\s+http://127\.0\.0\.1:{port}/{re.escape(name)}\s", run.stderr, re.M), name
     assert demo_rows(runs[0].stdout) == demo_rows(runs[1].stdout)
@@ -593,8 +668,13 @@ def test_up_runs_the_stack_until_ctrl_c_and_leaves_no_process_behind(idle_broker
     env = sqlite_env(tmp_path)  # not migrated: up migrates
     log_path = tmp_path / "up.log"
     with open(log_path, "wb") as log:
-        up = subprocess.Popen(mirsad_command("up"), env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+        up = subprocess.Popen(
+            mirsad_command("up"),
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     services_started: set[int] = set()
     try:
         assert wait_for(lambda: "Mirsad is running" in log_path.read_text(errors="replace"), 30), log_path.read_text()
@@ -610,8 +690,9 @@ def test_up_runs_the_stack_until_ctrl_c_and_leaves_no_process_behind(idle_broker
         assert len(services_started) >= len(services(int(FAST_STACK["MIRSAD_PROCESS_CONCURRENCY"])))
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=40) == 0, log_path.read_text()
-        assert wait_for(lambda: not any(running(pid) for pid in services_started), 5), \
-            [pid for pid in services_started if running(pid)]
+        assert wait_for(lambda: not any(running(pid) for pid in services_started), 5), [
+            pid for pid in services_started if running(pid)
+        ]
     finally:  # after a failure, too: stop up's stack, or at least kill what is left of it
         services_started |= descendants(up.pid)
         if up.poll() is None:
@@ -626,6 +707,7 @@ def test_up_runs_the_stack_until_ctrl_c_and_leaves_no_process_behind(idle_broker
 
 
 # -- the CLI tells the truth (issue 12) ----------------------------------------------------------------------
+
 
 def test_url_ids_and_item_ids_are_told_apart(populated):
     url = populated.urls["ar-aggregator.html"]

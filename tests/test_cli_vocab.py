@@ -43,6 +43,7 @@ def report(number: int) -> list[str]:
 
 # --- sites ------------------------------------------------------------------------------------------------
 
+
 def strip_reports(database_url: str, site: str, count: int, monkeypatch) -> None:
     """Run the strip stage (which counts each article's lines in the database) over ``count`` reports."""
     monkeypatch.setenv("MIRSAD_DATABASE_URL", database_url)
@@ -51,8 +52,15 @@ def strip_reports(database_url: str, site: str, count: int, monkeypatch) -> None
         for number in range(count):
             url = f"https://{site}/harbour/{number}"
             text = "\n".join([*report(number), TEASER, NOTICE])
-            strip_stage(Claim(url_id=number, url=url, url_hash=f"{site}-{number}", attempt=1,
-                              payload=Document(text=text, url=url).to_dict()))
+            strip_stage(
+                Claim(
+                    url_id=number,
+                    url=url,
+                    url_hash=f"{site}-{number}",
+                    attempt=1,
+                    payload=Document(text=text, url=url).to_dict(),
+                )
+            )
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
@@ -64,15 +72,19 @@ def test_sites_lists_each_site_and_show_gives_its_learned_lines_with_counts(data
     strip_reports(database_url, quiet, 2, monkeypatch)
     env = {"MIRSAD_DATABASE_URL": database_url}
 
-    listed = {entry["site"]: {key: entry[key] for key in ("site", "articles", "learned")}  # and "health" (issue 12)
-              for entry in json.loads(mirsad("sites", "--json", env=env).stdout)}
+    listed = {
+        entry["site"]: {key: entry[key] for key in ("site", "articles", "learned")}  # and "health" (issue 12)
+        for entry in json.loads(mirsad("sites", "--json", env=env).stdout)
+    }
     assert listed[site] == {"site": site, "articles": 4, "learned": 2}
     assert listed[quiet] == {"site": quiet, "articles": 2, "learned": 0}  # two articles teach nothing yet
 
     shown = json.loads(mirsad("sites", "show", f"www.{site}", "--json", env=env).stdout)
     assert shown["site"] == site and shown["min_articles"] == 3
     assert {(line["line"], line["articles"], line["learned"]) for line in shown["lines"]} == {
-        (NOTICE, 4, True), (TEASER, 4, True)}
+        (NOTICE, 4, True),
+        (TEASER, 4, True),
+    }
     assert {line["fingerprint"] for line in shown["lines"]} == {line_fingerprint(NOTICE), line_fingerprint(TEASER)}
     every = json.loads(mirsad("sites", "show", f"https://{site}/harbour/9", "--all", "--json", env=env).stdout)
     assert len(every["lines"]) == 2 + 4 * 2 and {line["articles"] for line in every["lines"]} == {4, 1}
@@ -92,6 +104,7 @@ def test_sites_show_of_an_unknown_site_lists_nothing(database_url):
 
 # --- entities ---------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def config_env(config_copy):
     """The environment of commands that read and write a copy of config/."""
@@ -109,11 +122,20 @@ def test_an_entity_added_on_the_command_line_tags_the_next_extract(tmp_path, con
     article.write_text(
         "التقى وزير الدفاع التركي ياشار غولر في أنقرة رئيس أركان الجيش الليبي سالم كرسوم لبحث برامج التدريب.\n"
         "وقال كرسوم إن الضباط الليبيين سيتدربون في الأكاديميات العسكرية التركية اعتباراً من الخريف المقبل.",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     assert NEW_PERSON not in persons(article, config_env)
 
-    added = mirsad("entities", "add", "person", NEW_PERSON, *[f"--alias={a}" for a in NEW_ALIASES],
-                   "--short", "كرسوم", env=config_env)
+    added = mirsad(
+        "entities",
+        "add",
+        "person",
+        NEW_PERSON,
+        *[f"--alias={a}" for a in NEW_ALIASES],
+        "--short",
+        "كرسوم",
+        env=config_env,
+    )
     assert added.returncode == 0, added.stderr
     assert "entities.yaml" in added.stderr
 

@@ -68,7 +68,7 @@ def host_ips(port) -> list[str]:
         return [port.get("host_ip", "")]
     spec = str(port).split("/")[0]
     if spec.startswith("["):
-        return [spec[1:spec.index("]")]]
+        return [spec[1 : spec.index("]")]]
     parts = spec.split(":")
     return [parts[0] if len(parts) == 3 else ""]
 
@@ -94,6 +94,7 @@ def is_variable(text: str) -> bool:
 
 
 # -- services and exposure -------------------------------------------------------------------------------
+
 
 def test_the_expected_services_and_nothing_else(services):
     assert set(services) == INFRA_SERVICES | set(APP_COMMANDS)
@@ -126,6 +127,7 @@ def test_host_ips_reads_both_port_syntaxes():
 
 # -- secrets ---------------------------------------------------------------------------------------------
 
+
 def test_no_literal_password_in_the_compose_file(compose):
     for path, text in every_string(compose):
         for userinfo_password in re.findall(r"://[^:/@\s]*:([^@\s]+)@", text):
@@ -134,8 +136,11 @@ def test_no_literal_password_in_the_compose_file(compose):
             assert is_variable(value), f"literal --requirepass at {'.'.join(path)}"
     for name, service in compose["services"].items():
         environment = service.get("environment") or {}
-        pairs = environment.items() if isinstance(environment, dict) else (
-            entry.split("=", 1) if "=" in entry else (entry, None) for entry in environment)
+        pairs = (
+            environment.items()
+            if isinstance(environment, dict)
+            else (entry.split("=", 1) if "=" in entry else (entry, None) for entry in environment)
+        )
         for key, value in pairs:
             if re.search(r"PASSWORD|SECRET|TOKEN", key, re.IGNORECASE) and value is not None:
                 assert is_variable(str(value)), f"{name}: {key} is set literally"
@@ -152,8 +157,11 @@ def test_passwords_come_from_the_env_file(services):
 
 
 def test_env_example_builds_the_urls_from_the_passwords(services):
-    values = dict(line.split("=", 1) for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
-                  if line.strip() and not line.lstrip().startswith("#"))
+    values = dict(
+        line.split("=", 1)
+        for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    )
     assert {"POSTGRES_PASSWORD", "REDIS_PASSWORD"} <= set(values)
     assert values["MIRSAD_DATABASE_URL"] == "postgresql+psycopg://mirsad:${POSTGRES_PASSWORD}@postgres:5432/mirsad"
     assert values["MIRSAD_REDIS_URL"] == "redis://:${REDIS_PASSWORD}@redis:6379/0"
@@ -166,6 +174,7 @@ def test_the_real_env_file_stays_out_of_the_image():
 
 
 # -- durability, health and restarts ---------------------------------------------------------------------
+
 
 def test_redis_persists_and_never_evicts(services):
     command = " ".join(argv(services["redis"]["command"]))
@@ -203,15 +212,20 @@ def test_start_order_waits_for_health_and_migration(services):
 
 # -- the image -------------------------------------------------------------------------------------------
 
+
 def dockerfile_instructions() -> list[tuple[str, str]]:
     text = DOCKERFILE.read_text(encoding="utf-8").replace("\\\n", " ")
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line.strip() else "")
-            for line in (raw.strip() for raw in text.splitlines()) if line and not line.startswith("#")]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line.strip() else "")
+        for line in (raw.strip() for raw in text.splitlines())
+        if line and not line.startswith("#")
+    ]
 
 
 def test_dockerfile_runs_as_a_non_root_user():
-    users = [argument.split(":")[0].strip() for instruction, argument in dockerfile_instructions()
-             if instruction == "USER"]
+    users = [
+        argument.split(":")[0].strip() for instruction, argument in dockerfile_instructions() if instruction == "USER"
+    ]
     assert users, "no USER instruction: the image would run as root"
     assert users[-1] not in {"root", "0"}
 
@@ -238,6 +252,7 @@ def test_app_services_share_one_image(services):
 
 # -- commands: the contract with the CLI ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", sorted(APP_COMMANDS))
 def test_app_command_is_the_contract(services, name):
     assert argv(services[name]["command"]) == APP_COMMANDS[name]
@@ -254,8 +269,9 @@ def test_app_command_runs_natively(name):
         app_module = arguments[arguments.index("-A") + 1]
         assert find_spec(app_module) is not None, app_module
         subcommand = arguments[arguments.index("-A") + 2]
-        assert subcommand in {ep.name for ep in entry_points(group="celery.commands")}, \
+        assert subcommand in {ep.name for ep in entry_points(group="celery.commands")}, (
             f"celery has no {subcommand!r} command installed"
+        )
 
 
 def test_workers_consume_every_routed_queue():

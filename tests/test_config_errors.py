@@ -78,11 +78,17 @@ def test_a_reader_keeps_the_last_valid_version_and_logs_the_error_once_with_its_
     assert len(errors) == 1 and errors[0].startswith(f"{path} line 2 column "), errors
 
 
-@pytest.mark.parametrize("variable, value, expected", [
-    ("MIRSAD_MAX_ATTEMPTS", "abc", "error: MIRSAD_MAX_ATTEMPTS='abc' is not a valid int; unset it or set a whole "
-                                   "number (default 5)"),
-    ("MIRSAD_HOST_INTERVAL", "-5", "error: MIRSAD_HOST_INTERVAL='-5' must not be negative"),
-])
+@pytest.mark.parametrize(
+    "variable, value, expected",
+    [
+        (
+            "MIRSAD_MAX_ATTEMPTS",
+            "abc",
+            "error: MIRSAD_MAX_ATTEMPTS='abc' is not a valid int; unset it or set a whole number (default 5)",
+        ),
+        ("MIRSAD_HOST_INTERVAL", "-5", "error: MIRSAD_HOST_INTERVAL='-5' must not be negative"),
+    ],
+)
 def test_a_bad_setting_is_one_line_naming_it(variable, value, expected):
     result = mirsad("status", env={variable: value})
     assert result.returncode == 2 and result.stderr.strip().startswith(expected), result.stderr
@@ -96,8 +102,9 @@ def test_a_busy_port_says_to_use_port():
         port = busy.getsockname()[1]
         result = mirsad("demo", "--port", str(port), timeout=60)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1] == (f"error: port {port} on 127.0.0.1 is not free (Address already "
-                                                      f"in use); pick another with --port N")
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: port {port} on 127.0.0.1 is not free (Address already in use); pick another with --port N"
+    )
 
 
 def test_a_database_never_migrated_is_migrated_on_first_use(tmp_path):

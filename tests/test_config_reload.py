@@ -19,13 +19,17 @@ from workers.runtime.stack import Stack
 from workers.storage.db import forget_engines, migrate
 
 HEADLINE = "وصل وفد عسكري ليبي إلى أنقرة لبحث التعاون في مجال التدريب"
-BODY = ("أعلنت وزارة الدفاع أن الوفد سيلتقي بقادة القوات البحرية والبرية خلال زيارته التي تستمر ثلاثة أيام، "
-        "وأن الجانبين سيبحثان برامج تدريب مشتركة وتبادل الخبرات في مجال خفر السواحل.")
+BODY = (
+    "أعلنت وزارة الدفاع أن الوفد سيلتقي بقادة القوات البحرية والبرية خلال زيارته التي تستمر ثلاثة أيام، "
+    "وأن الجانبين سيبحثان برامج تدريب مشتركة وتبادل الخبرات في مجال خفر السواحل."
+)
 
 
 def page(charset_label: str) -> bytes:
-    html = (f'<html><head><meta charset="{charset_label}"><title>{HEADLINE}</title></head><body><article>'
-            f"<h1>{HEADLINE}</h1><p>{BODY}</p><p>{BODY}</p></article></body></html>")
+    html = (
+        f'<html><head><meta charset="{charset_label}"><title>{HEADLINE}</title></head><body><article>'
+        f"<h1>{HEADLINE}</h1><p>{BODY}</p><p>{BODY}</p></article></body></html>"
+    )
     return html.encode("windows-1256")
 
 
@@ -47,8 +51,11 @@ def test_a_charset_override_added_while_the_workers_run_decodes_the_next_pages(t
         assert HEADLINE not in garbled.text and "Ç" in garbled.text  # windows-1256 bytes read as Latin-1
 
         time.sleep(0.05)  # a new modification time even on a coarse clock
-        overrides.write_text(overrides.read_text(encoding="utf-8").rstrip().removesuffix("[]")
-                             + "\n- site: 127.0.0.1\n  charset: windows-1256\n", encoding="utf-8")
+        overrides.write_text(
+            overrides.read_text(encoding="utf-8").rstrip().removesuffix("[]")
+            + "\n- site: 127.0.0.1\n  charset: windows-1256\n",
+            encoding="utf-8",
+        )
         later = push_all(database_url, [server.url("/pages/after.html"), server.url("/pages/utf8-label.html")])
         records = wait_final(database_url, [r.url_id for r in later.values()])
         for record in records.values():

@@ -50,19 +50,24 @@ def test_add_a_person_keeps_the_rest_of_the_file(config_dir):
 def test_add_an_organisation_with_short_spellings(config_dir):
     add_entity(config_dir, "org", "House of Representatives", ["مجلس النواب الليبي"], short=["مجلس النواب"])
     [added] = [e for e in read_watchlist(config_dir) if e.name == "House of Representatives"]
-    assert added == Entity("org", "House of Representatives", ("House of Representatives", "مجلس النواب الليبي"),
-                           ("مجلس النواب",))
+    assert added == Entity(
+        "org", "House of Representatives", ("House of Representatives", "مجلس النواب الليبي"), ("مجلس النواب",)
+    )
 
 
 def test_list_entities_by_kind_and_name(config_dir):
     assert [(e.kind, e.name) for e in list_entities(config_dir)] == [
-        ("org", "Baykar"), ("person", "Hulusi Akar"), ("person", "Khalifa Haftar")]
+        ("org", "Baykar"),
+        ("person", "Hulusi Akar"),
+        ("person", "Khalifa Haftar"),
+    ]
     assert [e.name for e in list_entities(config_dir, "org")] == ["Baykar"]
     assert list_entities(config_dir / "nowhere") == []
 
 
-@pytest.mark.parametrize("kind, name", [("person", "Hulusi Akar"), ("person", "HULUSİ AKAR"), ("org", "hulusi akar"),
-                                        ("person", "Baykar")])
+@pytest.mark.parametrize(
+    "kind, name", [("person", "Hulusi Akar"), ("person", "HULUSİ AKAR"), ("org", "hulusi akar"), ("person", "Baykar")]
+)
 def test_a_name_already_on_the_watchlist_is_refused(config_dir, kind, name):
     before = (config_dir / "entities.yaml").read_text(encoding="utf-8")
     with pytest.raises(ValueError, match="already on the watchlist"):
@@ -70,8 +75,10 @@ def test_a_name_already_on_the_watchlist_is_refused(config_dir, kind, name):
     assert (config_dir / "entities.yaml").read_text(encoding="utf-8") == before
 
 
-@pytest.mark.parametrize("kind, name, message", [("place", "Sirte", "kind"), ("person", "  ", "needs a name"),
-                                                 ("person", "—", "needs a name")])
+@pytest.mark.parametrize(
+    "kind, name, message",
+    [("place", "Sirte", "kind"), ("person", "  ", "needs a name"), ("person", "—", "needs a name")],
+)
 def test_invalid_entries_are_refused(config_dir, kind, name, message):
     with pytest.raises(ValueError, match=message):
         add_entity(config_dir, kind, name)
@@ -89,7 +96,9 @@ def test_a_missing_file_or_section_is_created(tmp_path):
     assert [(e.kind, e.name) for e in read_watchlist(tmp_path)] == [("org", "Roketsan")]
     add_entity(tmp_path, "person", "Haluk Görgün")
     assert yaml.safe_load((tmp_path / "entities.yaml").read_text(encoding="utf-8")) == {
-        "orgs": {"Roketsan": ["Roketsan", "روكيتسان"]}, "persons": {"Haluk Görgün": ["Haluk Görgün"]}}
+        "orgs": {"Roketsan": ["Roketsan", "روكيتسان"]},
+        "persons": {"Haluk Görgün": ["Haluk Görgün"]},
+    }
 
 
 def test_an_empty_section_becomes_a_block(tmp_path):

@@ -55,6 +55,7 @@ TASK_LOG_LINE = re.compile(r"Task (mirsad\.\w+)\[([0-9a-f-]+)\] (received|succee
 
 # -- servers and stacks -------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def redis_server():
     if PrivateRedis.missing():
@@ -115,8 +116,13 @@ class FaultStack(Stack):
         self.commands[name] = args
         self.log_offsets[name] = path.stat().st_size if path.exists() else 0
         with open(path, "ab") as log:
-            self.processes[name] = subprocess.Popen(mirsad_command(*args), env={**os.environ, **self.env},
-                                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.processes[name] = subprocess.Popen(
+                mirsad_command(*args),
+                env={**os.environ, **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         return self.processes[name]
 
     def relaunch(self, name: str) -> None:
@@ -148,9 +154,14 @@ class FaultStack(Stack):
 
     def push(self, urls: list[str], wait: bool = True) -> subprocess.Popen:
         """``mirsad push -`` with the stack's settings, as a user would; waits for it unless told not to."""
-        pusher = subprocess.Popen(mirsad_command("push", "-"), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE if wait else subprocess.DEVNULL, text=True,
-                                  env={**os.environ, **self.env})
+        pusher = subprocess.Popen(
+            mirsad_command("push", "-"),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE if wait else subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, **self.env},
+        )
         if wait:
             _, verdicts = pusher.communicate("\n".join(urls), timeout=300)
             assert pusher.returncode == 0, verdicts
@@ -165,11 +176,19 @@ def start_stack(redis_server, database_url, tmp_path):
     """Starts a fetch worker, processing workers and beat on the private servers; stops them after the test."""
     stacks: list[FaultStack] = []
 
-    def start(processing_workers: int = 2, fetch_args: tuple[str, ...] = (), process_args: tuple[str, ...] = (),
-              **settings: str) -> FaultStack:
+    def start(
+        processing_workers: int = 2,
+        fetch_args: tuple[str, ...] = (),
+        process_args: tuple[str, ...] = (),
+        **settings: str,
+    ) -> FaultStack:
         redis_server.client().flushall()  # our own server: nothing of another test run is in it
-        env = {**FAULT_SETTINGS, **settings, "MIRSAD_DATABASE_URL": database_url,
-               "MIRSAD_REDIS_URL": redis_server.url()}
+        env = {
+            **FAULT_SETTINGS,
+            **settings,
+            "MIRSAD_DATABASE_URL": database_url,
+            "MIRSAD_REDIS_URL": redis_server.url(),
+        }
         stack = FaultStack(env=env, log_dir=tmp_path)
         stacks.append(stack)
         stack.launch("fetch-worker", *FETCH_WORKER, *fetch_args)
@@ -186,6 +205,7 @@ def start_stack(redis_server, database_url, tmp_path):
 
 # -- reading the ledger -------------------------------------------------------------------------------------
 
+
 def record_of(database_url: str, url: str) -> UrlRecord | None:
     with session_scope(database_url) as session:
         return ledger.find(session, url)
@@ -199,14 +219,17 @@ def events_of(database_url: str, url: str) -> list[tuple[str, int, str]]:
 
 def wait_claimed(database_url: str, url: str, state: str, attempt: int, timeout: float = 60) -> None:
     """Until a stage has claimed the URL (in ``state``) for its ``attempt``-th time: the stage is running."""
+
     def claimed() -> bool:
         record = record_of(database_url, url)
         return record is not None and record.state == state and record.attempts >= attempt
+
     wait_until(claimed, timeout, f"{url} to be claimed in state {state} for attempt {attempt}")
 
 
 def wait_settled(database_url: str, expected_rows: int, timeout: float) -> None:
     """Until every URL row is in a final state (polling through database outages)."""
+
     def settled() -> bool:
         try:
             with session_scope(database_url) as session:
@@ -214,6 +237,7 @@ def wait_settled(database_url: str, expected_rows: int, timeout: float) -> None:
         except DatabaseUnavailable:
             return False
         return sum(states.values()) >= expected_rows and all(state in FINAL_STATES for state in states)
+
     try:
         wait_until(settled, timeout, "every URL to reach a final state", interval=0.3)
     except TimeoutError:
@@ -226,22 +250,30 @@ def check_invariant(case: str, database_url: str, pushed: list[str], started: fl
     URL, no item or tag stored twice. Records and prints the counts; returns them."""
     canonical = {canonicalize(url) for url in pushed}
     with session_scope(database_url) as session:
-        rows = session.execute(select(UrlRecord.canonical_url, UrlRecord.state, UrlRecord.last_error,
-                                      UrlRecord.item_id)).all()
+        rows = session.execute(
+            select(UrlRecord.canonical_url, UrlRecord.state, UrlRecord.last_error, UrlRecord.item_id)
+        ).all()
         items = session.execute(select(Item.id, Item.url)).all()
         tag_rows = session.scalar(select(func.count()).select_from(TagRecord))
-        distinct_tags = session.scalar(select(func.count()).select_from(
-            select(TagRecord.item_id, TagRecord.kind, TagRecord.value).distinct().subquery()))
+        distinct_tags = session.scalar(
+            select(func.count()).select_from(
+                select(TagRecord.item_id, TagRecord.kind, TagRecord.value).distinct().subquery()
+            )
+        )
     states = {state: sum(row.state == state for row in rows) for state in FINAL_STATES}
     referenced = {row.item_id for row in rows if row.item_id is not None}
     counts = {
-        "pushed": len(pushed), "distinct_urls": len(canonical), "url_rows": len(rows), **states,
+        "pushed": len(pushed),
+        "distinct_urls": len(canonical),
+        "url_rows": len(rows),
+        **states,
         "unfinished": len(rows) - sum(states.values()),
         "duplicate_url_rows": len(rows) - len({row.canonical_url for row in rows}),
         "duplicate_items": (len(items) - len({item.url for item in items}))
-                           + sum(item.id not in referenced for item in items),
+        + sum(item.id not in referenced for item in items),
         "duplicate_tags": tag_rows - distinct_tags,
-        "seconds": round(time.monotonic() - started, 1), **extra,
+        "seconds": round(time.monotonic() - started, 1),
+        **extra,
     }
     counts["duplicates"] = counts["duplicate_url_rows"] + counts["duplicate_items"] + counts["duplicate_tags"]
     record_counts(case, counts)
@@ -268,24 +300,45 @@ def articles(hosts: list[FixtureServer], count: int, tag: str) -> list[str]:
 
 # -- 5. the same URL pushed 50 times at once ------------------------------------------------------------------
 
+
 def test_the_same_url_pushed_50_times_at_once_makes_one_row_and_one_item(start_stack, server):
     """Ten ``mirsad push`` processes, each with five spellings of one URL, released at the same moment."""
     stack = start_stack(processing_workers=1)
     started = time.monotonic()
     url = server.url(f"/article/race-{uuid.uuid4().hex[:8]}")
-    spellings = [url, url + "#comments", url + "?utm_source=twitter", url.replace("http://", "HTTP://"),
-                 url + "?utm_medium=social&utm_campaign=x#top"]
-    pushers = [subprocess.Popen(mirsad_command("push", "-"), stdin=subprocess.PIPE, stderr=subprocess.PIPE,
-                                stdout=subprocess.DEVNULL, text=True, env={**os.environ, **stack.env})
-               for _ in range(10)]
-    wait_until(lambda: all("pipe" in Path(f"/proc/{p.pid}/wchan").read_text() for p in pushers), 60,
-               "every pusher to be waiting for its URLs")
+    spellings = [
+        url,
+        url + "#comments",
+        url + "?utm_source=twitter",
+        url.replace("http://", "HTTP://"),
+        url + "?utm_medium=social&utm_campaign=x#top",
+    ]
+    pushers = [
+        subprocess.Popen(
+            mirsad_command("push", "-"),
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, **stack.env},
+        )
+        for _ in range(10)
+    ]
+    wait_until(
+        lambda: all("pipe" in Path(f"/proc/{p.pid}/wchan").read_text() for p in pushers),
+        60,
+        "every pusher to be waiting for its URLs",
+    )
     for pusher in pushers:  # all ten are started and waiting: release them together
         pusher.stdin.write("\n".join(spellings))
     for pusher in pushers:
         pusher.stdin.close()
-    verdicts = [line.split()[0] for pusher in pushers for line in pusher.stderr.read().splitlines()
-                if line.split() and line.split()[0] in ("accepted", "known", "rejected")]
+    verdicts = [
+        line.split()[0]
+        for pusher in pushers
+        for line in pusher.stderr.read().splitlines()
+        if line.split() and line.split()[0] in ("accepted", "known", "rejected")
+    ]
     assert all(pusher.wait(timeout=60) == 0 for pusher in pushers)
     assert sorted(verdicts) == ["accepted"] + ["known"] * 49
     wait_settled(stack.env["MIRSAD_DATABASE_URL"], 1, timeout=60)
@@ -294,6 +347,7 @@ def test_the_same_url_pushed_50_times_at_once_makes_one_row_and_one_item(start_s
 
 
 # -- 2. the broker crashes or comes back empty ----------------------------------------------------------------
+
 
 @pytest.mark.timeout(420)
 def test_redis_crash_under_1000_urls_loses_nothing_with_its_append_only_file(start_stack, hosts, redis_server):
@@ -331,18 +385,26 @@ def test_redis_restarted_empty_is_refilled_from_the_database_by_the_reconciler(s
     redis_server.crash(lose_data=True)
     redis_server.start()
     wait_settled(database_url, len(urls), timeout=120)
-    counts = check_invariant("redis-restarted-empty-150", database_url, urls, started, stored_at_wipe=stored_before,
-                             reenqueued_by_reconciler=reconciler_events(database_url))
+    counts = check_invariant(
+        "redis-restarted-empty-150",
+        database_url,
+        urls,
+        started,
+        stored_at_wipe=stored_before,
+        reenqueued_by_reconciler=reconciler_events(database_url),
+    )
     assert counts["stored"] == 150 and counts["reenqueued_by_reconciler"] > 0
 
 
 def reconciler_events(database_url: str) -> int:
     with session_scope(database_url) as session:
-        return session.scalar(select(func.count()).select_from(UrlEvent)
-                              .where(UrlEvent.detail == "re-enqueued by the reconciler"))
+        return session.scalar(
+            select(func.count()).select_from(UrlEvent).where(UrlEvent.detail == "re-enqueued by the reconciler")
+        )
 
 
 # -- 3. the database stops during the store stage --------------------------------------------------------------
+
 
 def test_postgres_stopped_30_seconds_during_store_stores_everything_once(start_stack, hosts, postgres_cluster):
     stack = start_stack(processing_workers=2)
@@ -355,6 +417,7 @@ def test_postgres_stopped_30_seconds_during_store_stores_everything_once(start_s
         with session_scope(database_url) as session:
             states = ledger.counts_by_state(session)
         return states.get("stored", 0) >= 10 and states.get("classified", 0) + states.get("stripped", 0) > 0
+
     wait_until(storing, 60, "items being stored")
     stored_before = stored_count(database_url)
     postgres_cluster.stop("fast")  # every worker's connections are cut at once
@@ -364,11 +427,13 @@ def test_postgres_stopped_30_seconds_during_store_stores_everything_once(start_s
     counts = check_invariant("postgres-down-30s", database_url, urls, started, stored_at_stop=stored_before)
     assert counts["stored"] == 60 and counts["failed"] == counts["dead"] == 0
     with session_scope(database_url) as session:  # the outage cost no URL a recorded retry: it is not the page's fault
-        assert not session.scalar(select(func.count()).select_from(UrlEvent)
-                                  .where(UrlEvent.detail.ilike("%database unavailable%")))
+        assert not session.scalar(
+            select(func.count()).select_from(UrlEvent).where(UrlEvent.detail.ilike("%database unavailable%"))
+        )
 
 
 # -- 1. workers killed or stopped in the middle of a task -----------------------------------------------------
+
 
 def heavy_page(server: FixtureServer, tag: str, megabytes: float = HEAVY_PAGE_MB) -> str:
     return server.url(f"/big?mb={megabytes}&key={tag}-{uuid.uuid4().hex[:8]}")
@@ -377,14 +442,17 @@ def heavy_page(server: FixtureServer, tag: str, megabytes: float = HEAVY_PAGE_MB
 def worker_cleaning(stack: FaultStack, names: list[str]) -> str:
     """The one processing worker that has been running the same clean for half a second (a heavy page's,
     since ordinary pages clean in milliseconds), read from the workers' own logs."""
+
     def busy() -> list[str]:
         return [name for name in names if (stack.task_in_progress(name) or ("",))[0] == "mirsad.clean"]
+
     def still_busy() -> str | None:
         first = {name: stack.task_in_progress(name) for name in busy()}
         time.sleep(0.5)
         steady = [name for name, task in first.items() if stack.task_in_progress(name) == task]
         assert len(steady) <= 1, f"two workers on long cleans: {steady}"
         return steady[0] if steady else None
+
     return wait_until(still_busy, 20, "the worker running the clean")
 
 
@@ -433,8 +501,12 @@ def test_a_pool_child_killed_mid_fetch_and_mid_clean_hands_its_message_back(star
     """Prefork pools: SIGKILL the child running the fetch, then the child running the clean; the parent
     survives, requeues the message (task_reject_on_worker_lost) and a new child does the stage again."""
     server = hosts[0]
-    stack = start_stack(processing_workers=1, fetch_args=("--pool", "prefork", "--concurrency", "2"),
-                        process_args=("--pool", "prefork", "--concurrency", "1"), **PATIENT_FETCH)
+    stack = start_stack(
+        processing_workers=1,
+        fetch_args=("--pool", "prefork", "--concurrency", "2"),
+        process_args=("--pool", "prefork", "--concurrency", "1"),
+        **PATIENT_FETCH,
+    )
     database_url = stack.env["MIRSAD_DATABASE_URL"]
     started = time.monotonic()
     normal = articles(hosts, 10, "child")
@@ -513,6 +585,7 @@ def test_sigterm_mid_task_lets_the_task_finish(start_stack, hosts):
 
 
 # -- 4. a page that kills its worker every time ---------------------------------------------------------------
+
 
 def test_a_page_that_kills_its_worker_every_time_ends_dead_and_the_rest_are_stored(start_stack, hosts):
     """The test plays the crash: each time a worker claims the poison page for clean (the ledger counts the

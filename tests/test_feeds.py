@@ -24,10 +24,16 @@ APRIL = datetime(2024, 4, 2, 16, 10, tzinfo=UTC)
 SOURCES_FILE = PROJECT_ROOT / "seeds" / "sources.yaml"
 
 FIRST_RSS_ENTRIES = [
-    FeedEntry("https://news.example/ar/2024/03/01/training-delegation",
-              "وفد عسكري تركي يزور طرابلس لبحث برامج التدريب", "2024-03-01T06:30:00+00:00"),
-    FeedEntry("http://127.0.0.1:{port}/ar/2024/03/02/coast-guard-boats",
-              "خفر السواحل الليبي يتسلم زورقين جديدين", "2024-03-02T14:00:00+00:00"),
+    FeedEntry(
+        "https://news.example/ar/2024/03/01/training-delegation",
+        "وفد عسكري تركي يزور طرابلس لبحث برامج التدريب",
+        "2024-03-01T06:30:00+00:00",
+    ),
+    FeedEntry(
+        "http://127.0.0.1:{port}/ar/2024/03/02/coast-guard-boats",
+        "خفر السواحل الليبي يتسلم زورقين جديدين",
+        "2024-03-02T14:00:00+00:00",
+    ),
 ]
 
 
@@ -45,6 +51,7 @@ def on(site: FeedSite, entries: list[FeedEntry]) -> list[FeedEntry]:
 
 # --- polling: new entries, conditional GET ---------------------------------------------------
 
+
 def test_a_feed_that_gains_an_entry_returns_it_on_the_next_poll(site):
     site.put_fixture("/feed.xml", "rss-1.xml")
     first = poll(site.url("/feed.xml"), settings=SETTINGS)
@@ -56,8 +63,13 @@ def test_a_feed_that_gains_an_entry_returns_it_on_the_next_poll(site):
     second = poll(site.url("/feed.xml"), first.etag, first.last_modified, settings=SETTINGS)
     assert second.status == 200 and second.etag != first.etag
     new = [entry for entry in second.entries if entry not in first.entries]
-    assert new == [FeedEntry("https://news.example/ar/2024/03/03/maritime-memorandum",  # a permalink guid, no <link>
-                             "توقيع مذكرة تفاهم للتعاون في مجال الأمن البحري", "2024-03-03T16:15:00+00:00")]
+    assert new == [
+        FeedEntry(
+            "https://news.example/ar/2024/03/03/maritime-memorandum",  # a permalink guid, no <link>
+            "توقيع مذكرة تفاهم للتعاون في مجال الأمن البحري",
+            "2024-03-03T16:15:00+00:00",
+        )
+    ]
     assert [request[2] for request in site.requests_for("/feed.xml")] == [None, first.etag]
 
 
@@ -68,7 +80,9 @@ def test_an_unchanged_feed_answers_304_to_its_etag(site):
     assert (again.status, again.entries, again.child_sitemaps, again.kind) == (304, [], [], None)
     assert again.etag == first.etag  # what to send next time
     assert [(status, sent_etag) for _, status, sent_etag, _ in site.requests_for("/feed.xml")] == [
-        (200, None), (304, first.etag)]
+        (200, None),
+        (304, first.etag),
+    ]
 
 
 def test_an_unchanged_feed_without_etag_answers_304_to_its_last_modified(site):
@@ -93,10 +107,17 @@ def test_a_sitemap_index_that_gains_a_child_leads_to_the_new_entries_only(site):
     march = poll(march_url, settings=SETTINGS)
     assert march.kind == "news-sitemap"
     assert march.entries == [
-        FeedEntry("https://agency.example/en/africa/turkish-libyan-naval-talks/1001",
-                  "Turkish and Libyan naval officers hold talks in Misrata", "2024-03-01T06:30:00+00:00"),
-        FeedEntry("https://agency.example/en/africa/drone-deliveries/1002",
-                  "Tripoli confirms schedule of drone deliveries", "2024-03-02")]
+        FeedEntry(
+            "https://agency.example/en/africa/turkish-libyan-naval-talks/1001",
+            "Turkish and Libyan naval officers hold talks in Misrata",
+            "2024-03-01T06:30:00+00:00",
+        ),
+        FeedEntry(
+            "https://agency.example/en/africa/drone-deliveries/1002",
+            "Tripoli confirms schedule of drone deliveries",
+            "2024-03-02",
+        ),
+    ]
 
     site.put_fixture("/sitemaps/index.xml", "sitemap-index-2.xml")
     site.put_fixture("/sitemaps/2024-04.xml", "news-sitemap-april.xml")
@@ -120,14 +141,22 @@ def test_a_moved_feed_reports_where_it_ended_and_resolves_links_there(site):
 
 # --- parsing ---------------------------------------------------------------------------------
 
+
 def test_atom_entries_take_the_alternate_link_and_the_published_time_in_utc():
     parsed = parse((FIXTURES / "atom.xml").read_bytes(), "https://ajans.example/atom.xml")
     assert parsed.kind == "atom"
     assert parsed.entries == [
-        FeedEntry("https://ajans.example/dunya/guler-libya-heyeti",
-                  "Milli Savunma Bakanı Güler, Libya heyetini kabul etti", "2024-03-04T08:45:00+00:00"),
-        FeedEntry("https://ajans.example/dunya/trablus-tatbikat",
-                  "Trablus'ta ortak tatbikat hazırlıkları sürüyor", "2024-03-03T08:00:00+00:00")]
+        FeedEntry(
+            "https://ajans.example/dunya/guler-libya-heyeti",
+            "Milli Savunma Bakanı Güler, Libya heyetini kabul etti",
+            "2024-03-04T08:45:00+00:00",
+        ),
+        FeedEntry(
+            "https://ajans.example/dunya/trablus-tatbikat",
+            "Trablus'ta ortak tatbikat hazırlıkları sürüyor",
+            "2024-03-03T08:00:00+00:00",
+        ),
+    ]
 
 
 def test_a_plain_sitemap_keeps_http_urls_once_with_lastmod_as_the_date():
@@ -136,7 +165,8 @@ def test_a_plain_sitemap_keeps_http_urls_once_with_lastmod_as_the_date():
     assert parsed.entries == [
         FeedEntry("https://daily.example/politics/ankara-tripoli-flights-resume", None, "2024-03-05T05:00:00+00:00"),
         FeedEntry("https://daily.example/defense/shipyard-contract", None, "2024-03-06"),
-        FeedEntry("https://daily.example/about", None, None)]
+        FeedEntry("https://daily.example/about", None, None),
+    ]
 
 
 def test_a_gzipped_sitemap_is_read_and_a_gzip_bomb_stops_at_the_cap(site):
@@ -154,14 +184,17 @@ def test_a_feed_with_a_stray_ampersand_is_read_with_a_warning():
     assert parsed.warning and parsed.warning.startswith("malformed feed, read as far as possible")
 
 
-@pytest.mark.parametrize(("body", "reason"), [
-    ((FIXTURES / "malformed-sitemap.xml").read_bytes(), "is malformed sitemap XML"),
-    (b"this is not XML <<< at all", "is malformed XML"),
-    (b"<?xml version='1.0'?><rss version='2.0'><channel><item><title>cut", "malformed XML with no readable entry"),
-    ((FIXTURES / "home.html").read_bytes(), "is an HTML page, not RSS, Atom or a sitemap"),
-    (b"<?xml version='1.0'?><catalogue><book/></catalogue>", "is an XML document of another kind"),
-    (b"  \n ", "answered with an empty body"),
-])
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ((FIXTURES / "malformed-sitemap.xml").read_bytes(), "is malformed sitemap XML"),
+        (b"this is not XML <<< at all", "is malformed XML"),
+        (b"<?xml version='1.0'?><rss version='2.0'><channel><item><title>cut", "malformed XML with no readable entry"),
+        ((FIXTURES / "home.html").read_bytes(), "is an HTML page, not RSS, Atom or a sitemap"),
+        (b"<?xml version='1.0'?><catalogue><book/></catalogue>", "is an XML document of another kind"),
+        (b"  \n ", "answered with an empty body"),
+    ],
+)
 def test_what_is_not_a_feed_or_sitemap_fails_with_the_reason(site, body, reason):
     site.put("/feed", body)
     with pytest.raises(UnsupportedContent, match=reason) as failure:
@@ -170,13 +203,16 @@ def test_what_is_not_a_feed_or_sitemap_fails_with_the_reason(site, body, reason)
     assert failure.value.reason.startswith("UnsupportedContent: ")
 
 
-@pytest.mark.parametrize("template", [
-    '<!DOCTYPE urlset [<!ENTITY secret SYSTEM "{file}">]>'
-    '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>https://x.example/&secret;</loc>'
-    '<lastmod>2024-03-01</lastmod></url></urlset>',
-    '<!DOCTYPE rss [<!ENTITY secret SYSTEM "{file}">]>'
-    '<rss version="2.0"><channel><item><title>&secret;</title><link>https://x.example/a</link></item></channel></rss>',
-])
+@pytest.mark.parametrize(
+    "template",
+    [
+        '<!DOCTYPE urlset [<!ENTITY secret SYSTEM "{file}">]>'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>https://x.example/&secret;</loc>'
+        "<lastmod>2024-03-01</lastmod></url></urlset>",
+        '<!DOCTYPE rss [<!ENTITY secret SYSTEM "{file}">]>'
+        '<rss version="2.0"><channel><item><title>&secret;</title><link>https://x.example/a</link></item></channel></rss>',
+    ],
+)
 def test_external_entities_are_never_loaded(tmp_path, template):
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-MARKER")
@@ -185,6 +221,7 @@ def test_external_entities_are_never_loaded(tmp_path, template):
 
 
 # --- fetching: errors and the SSRF guard -------------------------------------------------------
+
 
 def test_http_errors_are_the_fetch_stages_errors(site):
     site.put_status("/busy", 503, **{"Retry-After": "30"})
@@ -210,6 +247,7 @@ def test_fetch_raw_caps_the_body(site):
 
 # --- discovery -------------------------------------------------------------------------------
 
+
 def serve_announcing_site(site: FeedSite) -> None:
     """A site announcing feeds on its home page and sitemaps in robots.txt, some of them dead or disallowed."""
     site.put_fixture("/", "home.html", "text/html; charset=utf-8")
@@ -231,8 +269,15 @@ def test_discovery_finds_announced_feeds_and_robots_sitemaps_and_honours_robots(
         DiscoveredSource(site.url("/sitemaps/index.xml"), "sitemap", "robots.txt", 1),
     ]
     requested = {path for path, *_ in site.log}
-    assert requested == {"/robots.txt", "/", "/feeds/latest.xml", "/feeds/gone.xml", "/sitemaps/news.xml",
-                         "/sitemaps/index.xml", "/sitemaps/missing.xml"}  # never the disallowed or comment feeds
+    assert requested == {
+        "/robots.txt",
+        "/",
+        "/feeds/latest.xml",
+        "/feeds/gone.xml",
+        "/sitemaps/news.xml",
+        "/sitemaps/index.xml",
+        "/sitemaps/missing.xml",
+    }  # never the disallowed or comment feeds
 
 
 def test_robots_gives_crawl_delay_and_permissions_for_our_user_agent(site):
@@ -248,8 +293,12 @@ def test_sources_commands_discover_add_list_and_remove(site, config_copy, tmp_pa
     serve_announcing_site(site)
     robots = (FIXTURES / "robots.txt").read_text(encoding="utf-8").replace("{base}", site.base_url)
     site.put("/robots.txt", robots.replace("Crawl-delay", "# Crawl-delay"), "text/plain")  # honoured, and slow
-    env = {"MIRSAD_CONFIG_DIR": str(config_copy), "MIRSAD_DATABASE_URL": f"sqlite:///{tmp_path}/mirsad.db",
-           "MIRSAD_HOST_INTERVAL": "0.05", "COLUMNS": "400"}  # table rows on one line each
+    env = {
+        "MIRSAD_CONFIG_DIR": str(config_copy),
+        "MIRSAD_DATABASE_URL": f"sqlite:///{tmp_path}/mirsad.db",
+        "MIRSAD_HOST_INTERVAL": "0.05",
+        "COLUMNS": "400",
+    }  # table rows on one line each
     feed, news, index = site.url("/feeds/latest.xml"), site.url("/sitemaps/news.xml"), site.url("/sitemaps/index.xml")
 
     discovered = mirsad("sources", "discover", site.url("/"), "--add", "--every", "120", env=env)
@@ -274,8 +323,10 @@ def test_discovery_guesses_common_paths_when_nothing_is_announced(site):
     site.put_fixture("/feed.xml", "rss-1.xml")  # after /rss.xml in the list: never reached
     site.put_fixture("/sitemap.xml", "sitemap-plain.xml")
     found = discover(site.url("/"), settings=SETTINGS)
-    assert found == [DiscoveredSource(site.url("/rss.xml"), "rss", "common-path", 3),
-                     DiscoveredSource(site.url("/sitemap.xml"), "sitemap", "common-path", 3)]
+    assert found == [
+        DiscoveredSource(site.url("/rss.xml"), "rss", "common-path", 3),
+        DiscoveredSource(site.url("/sitemap.xml"), "sitemap", "common-path", 3),
+    ]
     assert "/feed.xml" not in {path for path, *_ in site.log}
 
 
@@ -296,6 +347,7 @@ def test_discovery_logs_why_a_candidate_was_left_out(site, caplog):
 
 
 # --- the starter list of sources ---------------------------------------------------------------
+
 
 def test_the_starter_sources_are_complete_and_unverified():
     sources = yaml.safe_load(SOURCES_FILE.read_text(encoding="utf-8"))["sources"]

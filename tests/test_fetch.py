@@ -59,10 +59,12 @@ class RecordingTransport(httpx.HTTPTransport):
 
 def stub_resolver(table: dict[str, list[str]]):
     """A DNS double: answers from ``table``, fails like getaddrinfo for anything else."""
+
     def resolve(host: str, port: int) -> list[str]:
         if host not in table:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         return table[host]
+
     return resolve
 
 
@@ -128,19 +130,25 @@ def test_accepts_xhtml(server):
     assert "Served as application/xhtml+xml." in result.html
 
 
-@pytest.mark.parametrize("page, true_codec, phrase", [
-    ("arabic-windows-1256", "cp1256", ARABIC),
-    ("turkish-iso-8859-9", "iso-8859-9", TURKISH),
-])
-@pytest.mark.parametrize("variant, header_charset", [
-    ("", None),                          # only the <meta> says
-    ("", "{true}"),                      # header and <meta> agree
-    ("", "utf-8"),                       # header wrong, bytes invalid UTF-8: <meta> wins
-    ("", "iso-8859-1"),                  # header wrong but decodes: detection sides with <meta>
-    ("", "x-no-such-charset"),           # unknown label falls through to <meta>
-    ("-nometa", None),                   # nothing declared: detection
-    ("-nometa", "utf-8"),                # wrong header, no <meta>: detection
-])
+@pytest.mark.parametrize(
+    "page, true_codec, phrase",
+    [
+        ("arabic-windows-1256", "cp1256", ARABIC),
+        ("turkish-iso-8859-9", "iso-8859-9", TURKISH),
+    ],
+)
+@pytest.mark.parametrize(
+    "variant, header_charset",
+    [
+        ("", None),  # only the <meta> says
+        ("", "{true}"),  # header and <meta> agree
+        ("", "utf-8"),  # header wrong, bytes invalid UTF-8: <meta> wins
+        ("", "iso-8859-1"),  # header wrong but decodes: detection sides with <meta>
+        ("", "x-no-such-charset"),  # unknown label falls through to <meta>
+        ("-nometa", None),  # nothing declared: detection
+        ("-nometa", "utf-8"),  # wrong header, no <meta>: detection
+    ],
+)
 def test_decodes_legacy_charsets(server, page, true_codec, phrase, variant, header_charset):
     path = f"/pages/{page}{variant}.html"
     if header_charset:
@@ -163,13 +171,16 @@ def test_undecodable_bytes_are_replaced_not_fatal(server):
     assert result.html.startswith("<html><p>\ufffd")
 
 
-@pytest.mark.parametrize("path, status, retry_after", [
-    ("/status/503?retry_after=7", 503, 7.0),
-    ("/status/500", 500, None),
-    ("/status/502?retry_after=soon", 502, None),
-    ("/status/429?retry_after=0", 429, 0.0),
-    ("/status/408", 408, None),
-])
+@pytest.mark.parametrize(
+    "path, status, retry_after",
+    [
+        ("/status/503?retry_after=7", 503, 7.0),
+        ("/status/500", 500, None),
+        ("/status/502?retry_after=soon", 502, None),
+        ("/status/429?retry_after=0", 429, 0.0),
+        ("/status/408", 408, None),
+    ],
+)
 def test_busy_statuses_are_retryable(server, path, status, retry_after):
     with pytest.raises(ServerBusy) as caught:
         fetch(server.url(path), SETTINGS)
@@ -211,11 +222,14 @@ def test_follows_relative_and_absolute_locations(server):
     assert absolute.final_url == server.url("/pages/plain.html")
 
 
-@pytest.mark.parametrize("target, reason", [
-    ("http://internal.example/admin", "10.0.0.1 is a private address"),
-    ("http://[::1]/", "::1 is a loopback address"),
-    ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is a link-local address"),
-])
+@pytest.mark.parametrize(
+    "target, reason",
+    [
+        ("http://internal.example/admin", "10.0.0.1 is a private address"),
+        ("http://[::1]/", "::1 is a loopback address"),
+        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is a link-local address"),
+    ],
+)
 def test_redirect_into_private_space_is_refused_before_connecting(server, target, reason):
     transport = RecordingTransport()
     resolver = stub_resolver({"internal.example": ["10.0.0.1"]})
@@ -231,15 +245,18 @@ def test_redirect_to_another_scheme_is_refused(server, target):
         fetch(server.url(f"/redirect-to?url={quote(target)}"), SETTINGS)
 
 
-@pytest.mark.parametrize("path, reason", [
-    ("/pdf", "application/pdf is not HTML"),
-    ("/pages/pixel.png", "image/png is not HTML"),
-    ("/pages/notes.txt", "text/plain is not HTML"),
-    ("/pdf?ctype=text/html", "PDF"),
-    ("/pdf?ctype=", "PDF"),
-    ("/pages/pixel.png?ctype=text/html", "binary"),
-    ("/pages/notes.txt?ctype=", "does not start like HTML"),
-])
+@pytest.mark.parametrize(
+    "path, reason",
+    [
+        ("/pdf", "application/pdf is not HTML"),
+        ("/pages/pixel.png", "image/png is not HTML"),
+        ("/pages/notes.txt", "text/plain is not HTML"),
+        ("/pdf?ctype=text/html", "PDF"),
+        ("/pdf?ctype=", "PDF"),
+        ("/pages/pixel.png?ctype=text/html", "binary"),
+        ("/pages/notes.txt?ctype=", "does not start like HTML"),
+    ],
+)
 def test_refuses_what_is_not_html(server, path, reason):
     with pytest.raises(UnsupportedContent) as caught:
         fetch(server.url(path), SETTINGS)
@@ -252,11 +269,14 @@ def test_sniffs_html_without_content_type(server):
     assert "Harbour talks resume" in result.html
 
 
-@pytest.mark.parametrize("path, refused_on", [
-    ("/big?mb=50", "Content-Length 50000000"),  # before reading a byte of the body
-    ("/big?mb=50&length=0", "body is over the cap"),
-    ("/gzip-big?mb=50", "body is over the cap"),
-])
+@pytest.mark.parametrize(
+    "path, refused_on",
+    [
+        ("/big?mb=50", "Content-Length 50000000"),  # before reading a byte of the body
+        ("/big?mb=50&length=0", "body is over the cap"),
+        ("/gzip-big?mb=50", "body is over the cap"),
+    ],
+)
 def test_oversized_bodies_fail_fast(server, path, refused_on):
     started = time.monotonic()
     with pytest.raises(PageTooLarge) as caught:
@@ -316,48 +336,68 @@ def test_dns_failure_is_a_connection_failure():
     assert "no-such-host.example" in caught.value.reason
 
 
-@pytest.mark.parametrize("url", [
-    "not a url", "http://", "http:///path", "http://exa mple.com/", "http://[::1", "http://xn--/",
-    "http://127.0.0.1:99999/", "http://a..b/", "//example.org/no-scheme",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "not a url",
+        "http://",
+        "http:///path",
+        "http://exa mple.com/",
+        "http://[::1",
+        "http://xn--/",
+        "http://127.0.0.1:99999/",
+        "http://a..b/",
+        "//example.org/no-scheme",
+    ],
+)
 def test_malformed_urls_are_invalid(url):
     with pytest.raises(InvalidURL):
         fetch(url, SETTINGS)
 
 
-@pytest.mark.parametrize("url", [
-    "ftp://example.org/file", "file:///etc/passwd", "javascript:alert(1)", "mailto:desk@example.org",
-    "data:text/html,<p>hi</p>", "ws://example.org/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.org/file",
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "mailto:desk@example.org",
+        "data:text/html,<p>hi</p>",
+        "ws://example.org/",
+    ],
+)
 def test_only_http_and_https(url):
     with pytest.raises(InvalidURL) as caught:
         fetch(url, SETTINGS)
     assert "only http and https" in caught.value.reason
 
 
-@pytest.mark.parametrize("url, reason", [
-    ("http://127.0.0.1:{port}/pages/plain.html", "127.0.0.1 is a loopback address"),
-    ("http://localhost:{port}/pages/plain.html", "is a loopback address"),
-    ("http://[::1]:{port}/", "::1 is a loopback address"),
-    ("http://[::ffff:127.0.0.1]:{port}/", "maps to 127.0.0.1, a loopback address"),
-    ("http://2130706433:{port}/", "127.0.0.1 is a loopback address"),
-    ("http://0x7f000001:{port}/", "127.0.0.1 is a loopback address"),
-    ("http://127.1:{port}/", "127.0.0.1 is a loopback address"),
-    ("http://0.0.0.0:{port}/", "0.0.0.0 is an unspecified address"),
-    ("http://10.0.0.1/", "10.0.0.1 is a private address"),
-    ("http://172.16.5.4/", "172.16.5.4 is a private address"),
-    ("http://192.168.1.1/", "192.168.1.1 is a private address"),
-    ("http://169.254.169.254/", "169.254.169.254 is a link-local address"),
-    ("http://100.64.0.1/", "100.64.0.1 is a carrier-grade NAT address"),
-    ("http://224.0.0.1/", "224.0.0.1 is a multicast address"),
-    ("http://240.0.0.1/", "240.0.0.1 is a private address"),
-    ("http://[fe80::1]/", "fe80::1 is a link-local address"),
-    ("http://[fc00::1]/", "fc00::1 is a private address"),
-    ("http://[fec0::1]/", "fec0::1 is a site-local address"),
-    ("http://[::ffff:10.0.0.1]/", "maps to 10.0.0.1, a private address"),
-    ("http://[2002:a00:1::]/", "maps to 10.0.0.1, a private address"),
-    ("http://[64:ff9b::a00:1]/", "maps to 10.0.0.1, a private address"),
-])
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        ("http://127.0.0.1:{port}/pages/plain.html", "127.0.0.1 is a loopback address"),
+        ("http://localhost:{port}/pages/plain.html", "is a loopback address"),
+        ("http://[::1]:{port}/", "::1 is a loopback address"),
+        ("http://[::ffff:127.0.0.1]:{port}/", "maps to 127.0.0.1, a loopback address"),
+        ("http://2130706433:{port}/", "127.0.0.1 is a loopback address"),
+        ("http://0x7f000001:{port}/", "127.0.0.1 is a loopback address"),
+        ("http://127.1:{port}/", "127.0.0.1 is a loopback address"),
+        ("http://0.0.0.0:{port}/", "0.0.0.0 is an unspecified address"),
+        ("http://10.0.0.1/", "10.0.0.1 is a private address"),
+        ("http://172.16.5.4/", "172.16.5.4 is a private address"),
+        ("http://192.168.1.1/", "192.168.1.1 is a private address"),
+        ("http://169.254.169.254/", "169.254.169.254 is a link-local address"),
+        ("http://100.64.0.1/", "100.64.0.1 is a carrier-grade NAT address"),
+        ("http://224.0.0.1/", "224.0.0.1 is a multicast address"),
+        ("http://240.0.0.1/", "240.0.0.1 is a private address"),
+        ("http://[fe80::1]/", "fe80::1 is a link-local address"),
+        ("http://[fc00::1]/", "fc00::1 is a private address"),
+        ("http://[fec0::1]/", "fec0::1 is a site-local address"),
+        ("http://[::ffff:10.0.0.1]/", "maps to 10.0.0.1, a private address"),
+        ("http://[2002:a00:1::]/", "maps to 10.0.0.1, a private address"),
+        ("http://[64:ff9b::a00:1]/", "maps to 10.0.0.1, a private address"),
+    ],
+)
 def test_private_addresses_are_refused_without_connecting(server, url, reason):
     transport = RecordingTransport()
     port = server.base_url.rsplit(":", 1)[1]
@@ -398,8 +438,9 @@ def test_flaky_route_fails_then_serves(server):
 
 
 def test_articles_are_unique_per_path(server):
-    first, again, other = (fetch(server.url(path), SETTINGS).html
-                           for path in ("/article/a", "/article/a", "/article/b"))
+    first, again, other = (
+        fetch(server.url(path), SETTINGS).html for path in ("/article/a", "/article/a", "/article/b")
+    )
     assert first == again != other
     assert 2_500 < len(first.encode()) < 4_000
 
@@ -413,8 +454,10 @@ def get_ignoring_disconnect(url: str) -> None:
 
 def test_server_stops_promptly_while_handlers_wait(tmp_path):
     fixture = FixtureServer(tmp_path).start()
-    slow_requests = [threading.Thread(target=get_ignoring_disconnect, args=(fixture.url(path),), daemon=True)
-                     for path in ("/slow?seconds=30", "/drip?seconds=30")]
+    slow_requests = [
+        threading.Thread(target=get_ignoring_disconnect, args=(fixture.url(path),), daemon=True)
+        for path in ("/slow?seconds=30", "/drip?seconds=30")
+    ]
     for request in slow_requests:
         request.start()
     while len(fixture.requests) < 2:

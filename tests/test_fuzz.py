@@ -36,23 +36,66 @@ FAST = settings(max_examples=200, deadline=1000, suppress_health_check=[HealthCh
 ARABIC = "أعلنت وزارة الدفاع الليبية توقيع اتفاقية تدريب مع تركيا في طرابلس، حسب المصدر: وكالة الأنباء."
 TURKISH = "Türkiye ile Libya arasında askeri eğitim anlaşması imzalandı. Kaynak: AA. Etiketler: Libya, Türkiye"
 ENGLISH = "The Libyan coast guard received two patrol boats from Turkey on Tuesday. Share this article. © 2025"
-PHRASES = [ARABIC, TURKISH, ENGLISH, "اقرأ أيضا", "İlgili Haberler", "Read more:", "Copyright", "Tags:",
-           "بقلم: أحمد", "Yorum Yaz", "Misrata", "Ankara", "Bayraktar TB2", "ـــ", "ٱلْحَمْدُ", "İIıi"]
-text_pieces = st.one_of(st.sampled_from(PHRASES), st.text(max_size=40),
-                        st.text(alphabet=st.characters(codec="utf-8"), max_size=20))
+PHRASES = [
+    ARABIC,
+    TURKISH,
+    ENGLISH,
+    "اقرأ أيضا",
+    "İlgili Haberler",
+    "Read more:",
+    "Copyright",
+    "Tags:",
+    "بقلم: أحمد",
+    "Yorum Yaz",
+    "Misrata",
+    "Ankara",
+    "Bayraktar TB2",
+    "ـــ",
+    "ٱلْحَمْدُ",
+    "İIıi",
+]
+text_pieces = st.one_of(
+    st.sampled_from(PHRASES), st.text(max_size=40), st.text(alphabet=st.characters(codec="utf-8"), max_size=20)
+)
 lines = st.lists(text_pieces, max_size=6).map(" ".join)
-documents = st.builds(Document, text=st.lists(lines, max_size=25).map("\n".join),
-                      title=st.none() | lines, site_name=st.none() | st.sampled_from(PHRASES) | lines)
+documents = st.builds(
+    Document,
+    text=st.lists(lines, max_size=25).map("\n".join),
+    title=st.none() | lines,
+    site_name=st.none() | st.sampled_from(PHRASES) | lines,
+)
 
-url_hosts = st.one_of(st.sampled_from(["example.com", "EXAMPLE.com.", "xn--bcher-kva.example", "bücher.example",
-                                       "127.0.0.1", "[::1]", "[::ffff:1.2.3.4]", "0x7f.1", "a..b", "-x-.example",
-                                       "مرصاد.example", "user:pass@example.org", "example.org:0", "example.org:99999",
-                                       "example.org:443", "example.org:80", ""]),
-                      st.text(max_size=15))
+url_hosts = st.one_of(
+    st.sampled_from(
+        [
+            "example.com",
+            "EXAMPLE.com.",
+            "xn--bcher-kva.example",
+            "bücher.example",
+            "127.0.0.1",
+            "[::1]",
+            "[::ffff:1.2.3.4]",
+            "0x7f.1",
+            "a..b",
+            "-x-.example",
+            "مرصاد.example",
+            "user:pass@example.org",
+            "example.org:0",
+            "example.org:99999",
+            "example.org:443",
+            "example.org:80",
+            "",
+        ]
+    ),
+    st.text(max_size=15),
+)
 url_tails = st.text(alphabet="/?#&=%.:;@!$'()*+,~-_abcXYZ019 \t\u00e9\u0644", max_size=40)
-urls = st.one_of(st.builds("{}://{}{}".format, st.sampled_from(["http", "https", "HTTP", "ftp", "javascript", ""]),
-                           url_hosts, url_tails),
-                 st.text(max_size=80))
+urls = st.one_of(
+    st.builds(
+        "{}://{}{}".format, st.sampled_from(["http", "https", "HTTP", "ftp", "javascript", ""]), url_hosts, url_tails
+    ),
+    st.text(max_size=80),
+)
 
 
 def _without_punctuation(text: str) -> bool:
@@ -60,6 +103,7 @@ def _without_punctuation(text: str) -> bool:
 
 
 # --- URL validator and normalisers ---------------------------------------------------------------------------------
+
 
 @FAST
 @given(urls)
@@ -123,6 +167,7 @@ def test_decode_html_accepts_any_bytes_and_any_label(body, label):
 
 # --- random and mutated HTML through the pipeline, in a child process ----------------------------------------------
 
+
 def _serve(connection) -> None:
     """The child: extract each page it receives; answer "ok", "empty" or the crash's traceback."""
     while True:
@@ -174,9 +219,9 @@ def _mutate(page: str, operations: list[tuple[str, int, int]], garbage: bytes) -
         elif operation == "shuffle-tags":
             head, *tags = page.split("<")
             start = a % max(len(tags), 1)
-            window = tags[start:start + 1 + b % 40]
+            window = tags[start : start + 1 + b % 40]
             random.Random(b).shuffle(window)
-            tags[start:start + len(window)] = window
+            tags[start : start + len(window)] = window
             page = "<".join([head, *tags])
         elif operation == "garbage":  # every byte value as a character: NUL, controls, lone high bytes
             page = page[:at] + garbage.decode("latin-1") + page[at:]
@@ -185,26 +230,65 @@ def _mutate(page: str, operations: list[tuple[str, int, int]], garbage: bytes) -
             tag = ["div", "span", "table", "b", "p", "ul", "li", "a"][b % 8]
             page = page[:at] + f"<{tag}>" * depth + page[at:] + f"</{tag}>" * (b % 2 * depth)
         elif operation == "duplicate":
-            page = page[:at] + page[at:at + b % 5000] * 3 + page[at:]
+            page = page[:at] + page[at : at + b % 5000] * 3 + page[at:]
         elif operation == "drop-closers":
             page = page.replace("</", "<", b % 200)
     return page
 
 
-mutations = st.lists(st.tuples(st.sampled_from(["truncate", "shuffle-tags", "garbage", "nest", "duplicate",
-                                                "drop-closers"]),
-                               st.integers(0, 10**6), st.integers(0, 10**6)), min_size=1, max_size=4)
+mutations = st.lists(
+    st.tuples(
+        st.sampled_from(["truncate", "shuffle-tags", "garbage", "nest", "duplicate", "drop-closers"]),
+        st.integers(0, 10**6),
+        st.integers(0, 10**6),
+    ),
+    min_size=1,
+    max_size=4,
+)
 
-tag_names = st.sampled_from(["html", "head", "body", "title", "meta", "script", "style", "div", "p", "article",
-                             "table", "tr", "td", "a", "h1", "nav", "footer", "svg", "math", "template", "!--",
-                             "![CDATA[", "?xml", "!DOCTYPE html", "br/", "iframe", "noscript", "plaintext"])
+tag_names = st.sampled_from(
+    [
+        "html",
+        "head",
+        "body",
+        "title",
+        "meta",
+        "script",
+        "style",
+        "div",
+        "p",
+        "article",
+        "table",
+        "tr",
+        "td",
+        "a",
+        "h1",
+        "nav",
+        "footer",
+        "svg",
+        "math",
+        "template",
+        "!--",
+        "![CDATA[",
+        "?xml",
+        "!DOCTYPE html",
+        "br/",
+        "iframe",
+        "noscript",
+        "plaintext",
+    ]
+)
 random_html = st.recursive(
     st.one_of(text_pieces, st.sampled_from(["&amp;", "&#0;", "&#x110000;", "&nbsp", "<", ">", "\0", "\ufeff"])),
-    lambda inner: st.builds(lambda tag, attrs, body, close: f"<{tag}{attrs}>{''.join(body)}"
-                            + (f"</{tag}>" if close else ""),
-                            tag_names, st.sampled_from(["", " lang=ar", ' class="x"', " charset=x-nope", " a='"]),
-                            st.lists(inner, max_size=5), st.booleans()),
-    max_leaves=60).map("<!DOCTYPE html><html><body>{}</body></html>".format)
+    lambda inner: st.builds(
+        lambda tag, attrs, body, close: f"<{tag}{attrs}>{''.join(body)}" + (f"</{tag}>" if close else ""),
+        tag_names,
+        st.sampled_from(["", " lang=ar", ' class="x"', " charset=x-nope", " a='"]),
+        st.lists(inner, max_size=5),
+        st.booleans(),
+    ),
+    max_leaves=60,
+).map("<!DOCTYPE html><html><body>{}</body></html>".format)
 # Wrapped in a document: a bare fragment whose root is an <iframe>, <svg>… crashes clean today
 # (test_clean_survives_a_page_that_is_one_embedded_element); unwrap when that is fixed.
 

@@ -14,18 +14,27 @@ from workers.storage.health import looks_mojibake
 EMPTY_PAGE = b"<!DOCTYPE html><html><head><title>Home</title></head><body><nav>Home | World</nav></body></html>"
 
 
-@pytest.mark.parametrize("text", [
-    ARABIC_TEXT.encode("windows-1256").decode("latin-1"),  # windows-1256 bytes read as ISO-8859-1
-    ARABIC_TEXT.encode("utf-8").decode("cp1252", "replace"),  # UTF-8 read as windows-1252: Ø§Ù„…
-    TURKISH_TEXT.encode("utf-8").decode("latin-1"),  # Ä± for ı
-    "Some text \ufffd\ufffd lost \ufffd bytes",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        ARABIC_TEXT.encode("windows-1256").decode("latin-1"),  # windows-1256 bytes read as ISO-8859-1
+        ARABIC_TEXT.encode("utf-8").decode("cp1252", "replace"),  # UTF-8 read as windows-1252: Ø§Ù„…
+        TURKISH_TEXT.encode("utf-8").decode("latin-1"),  # Ä± for ı
+        "Some text \ufffd\ufffd lost \ufffd bytes",
+    ],
+)
 def test_wrongly_decoded_text_is_suspected(text):
     assert looks_mojibake(text)
 
 
-@pytest.mark.parametrize("text", [ARABIC_TEXT, TURKISH_TEXT, "Le comité a été élu à Genève ; à côté, l'équipe "
-                                  "française déjà prête à réélire son président après été."])
+@pytest.mark.parametrize(
+    "text",
+    [
+        ARABIC_TEXT,
+        TURKISH_TEXT,
+        "Le comité a été élu à Genève ; à côté, l'équipe française déjà prête à réélire son président après été.",
+    ],
+)
 def test_correctly_decoded_text_is_not(text):
     assert not looks_mojibake(text)
 
@@ -33,8 +42,10 @@ def test_correctly_decoded_text_is_not(text):
 @pytest.fixture(scope="module")
 def sites(tmp_path_factory):
     """Two fixture sites on two loopback addresses (two sites as site_of sees them)."""
-    with (FixtureServer(pages_dir=tmp_path_factory.mktemp("changing"), host="127.0.0.2") as changing,
-          FixtureServer(host="127.0.0.3") as mislabelled):
+    with (
+        FixtureServer(pages_dir=tmp_path_factory.mktemp("changing"), host="127.0.0.2") as changing,
+        FixtureServer(host="127.0.0.3") as mislabelled,
+    ):
         yield changing, mislabelled
 
 
@@ -60,8 +71,9 @@ def test_a_site_whose_pages_turn_empty_and_one_with_mojibake_are_flagged(stack, 
     for name in after:
         (changing.pages_dir / name).write_bytes(EMPTY_PAGE)
     push_and_wait(database_url, [changing.url(f"/pages/{name}") for name in after])
-    push_and_wait(database_url, [mislabelled.url(f"/encoded?codec=windows-1256&label=iso-8859-1&n={run}{n}")
-                                 for n in range(5)])
+    push_and_wait(
+        database_url, [mislabelled.url(f"/encoded?codec=windows-1256&label=iso-8859-1&n={run}{n}") for n in range(5)]
+    )
 
     listing = mirsad("sites", "--json", env=env)
     assert listing.returncode == 0, listing.stderr

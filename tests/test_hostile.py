@@ -47,8 +47,9 @@ def timed_fetch(url: str, settings: Settings = SETTINGS, limit: float = 2.5):
         assert time.monotonic() - started < limit
 
 
-@pytest.mark.parametrize("path", ["/gzip-big?mb=200", "/deflate-big?mb=200", "/deflate-big?mb=200&raw=1",
-                                  "/brotli-big?mb=1000"])
+@pytest.mark.parametrize(
+    "path", ["/gzip-big?mb=200", "/deflate-big?mb=200", "/deflate-big?mb=200&raw=1", "/brotli-big?mb=1000"]
+)
 def test_compression_bombs_stop_at_the_decoded_cap(server, path):
     with pytest.raises(PageTooLarge) as caught:
         timed_fetch(server.url(path))
@@ -69,8 +70,9 @@ def test_brotli_bomb_is_decoded_in_bounded_pieces(server):
     assert growth_kib < 64 * 1024, f"peak memory grew by {growth_kib} KiB"
 
 
-@pytest.mark.parametrize("path", ["/deflate-big?mb=0.3", "/deflate-big?mb=0.3&raw=1", "/brotli-big?mb=0.3",
-                                  "/gzip-big?mb=0.3"])
+@pytest.mark.parametrize(
+    "path", ["/deflate-big?mb=0.3", "/deflate-big?mb=0.3&raw=1", "/brotli-big?mb=0.3", "/gzip-big?mb=0.3"]
+)
 def test_compressed_pages_under_the_cap_decode_whole(server, path):
     html = timed_fetch(server.url(path)).html
     assert len(html) == 300_000
@@ -146,11 +148,14 @@ def test_html_nested_ten_thousand_levels_deep(server):
     assert time.monotonic() - started < 10
 
 
-@pytest.mark.parametrize("path, text, codec", [
-    ("/encoded?codec=windows-1256&label=x-no-such-charset", ARABIC_TEXT, "cp1256"),
-    ("/encoded?codec=windows-1256&label=x-no-such-charset&charset=x-nor-this", ARABIC_TEXT, "cp1256"),
-    ("/encoded?codec=utf-8&label=klingon&charset=base64", ARABIC_TEXT, "utf-8"),
-])
+@pytest.mark.parametrize(
+    "path, text, codec",
+    [
+        ("/encoded?codec=windows-1256&label=x-no-such-charset", ARABIC_TEXT, "cp1256"),
+        ("/encoded?codec=windows-1256&label=x-no-such-charset&charset=x-nor-this", ARABIC_TEXT, "cp1256"),
+        ("/encoded?codec=utf-8&label=klingon&charset=base64", ARABIC_TEXT, "utf-8"),
+    ],
+)
 def test_unknown_charset_labels_fall_back_to_detection(server, path, text, codec):
     result = timed_fetch(server.url(path))
     assert result.encoding == codec
@@ -178,8 +183,21 @@ def test_page_mixing_two_encodings_decodes_without_crashing(server, query):
 
 def test_decode_html_survives_any_labels():
     body = "<p>قال المتحدث</p>".encode("cp1256") + b"\xff\xfe\x00"
-    for label in (None, "", "utf-8", "utf-16", "rot13", "base64", "zlib", "idna", "punycode", "x-user-defined",
-                  "\udcff", "utf-8\0", "a" * 500):
+    for label in (
+        None,
+        "",
+        "utf-8",
+        "utf-16",
+        "rot13",
+        "base64",
+        "zlib",
+        "idna",
+        "punycode",
+        "x-user-defined",
+        "\udcff",
+        "utf-8\0",
+        "a" * 500,
+    ):
         text, codec = decode_html(body, label)
         assert isinstance(text, str) and codec
 

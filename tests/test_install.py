@@ -27,8 +27,13 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(PROJECT_ROOT)],
-                   check=True, capture_output=True, timeout=300, cwd=out)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(PROJECT_ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+        cwd=out,
+    )
     [built] = out.glob("mirsad-*.whl")
     return built
 
@@ -58,14 +63,31 @@ def test_mirsad_demo_from_an_installed_wheel_in_another_folder(installed, tmp_pa
     home = tmp_path / "home"
     home.mkdir()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("MIRSAD_CONFIG", "PYTHONPATH"))}
-    env |= {**FAST_RECOVERY, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
-            "XDG_DATA_HOME": str(home / ".local" / "share"), "TMPDIR": str(tmp_path)}
+    env |= {
+        **FAST_RECOVERY,
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "TMPDIR": str(tmp_path),
+    }
     env.pop("MIRSAD_DATABASE_URL", None)  # the default: a file under XDG_DATA_HOME
-    where = subprocess.run([str(installed), "-c", "import workers; print(workers.__file__)"], env=env, cwd=tmp_path,
-                           capture_output=True, text=True, check=True).stdout
+    where = subprocess.run(
+        [str(installed), "-c", "import workers; print(workers.__file__)"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert not where.startswith(str(PROJECT_ROOT)), where
-    demo = subprocess.run([str(installed), "-m", "workers.cli", "demo", "--port", str(free_port()), "--timeout", "150"],
-                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    demo = subprocess.run(
+        [str(installed), "-m", "workers.cli", "demo", "--port", str(free_port()), "--timeout", "150"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert demo.returncode == 0, demo.stderr[-3000:]
     assert "all 9 pages stored and tagged" in demo.stderr
     assert (home / ".config" / "mirsad" / "taxonomy.yaml").is_file()  # the user's folder, seeded on first run

@@ -47,8 +47,11 @@ def imports_of(path: Path) -> list[tuple[str, int]]:
             assert node.level == 0, f"{path}:{node.lineno}: relative import (the project imports absolutely)"
             found.append((node.module, node.lineno))
             # ``from workers.storage import ledger`` imports the module workers.storage.ledger
-            found += [(f"{node.module}.{alias.name}", node.lineno) for alias in node.names
-                      if (PACKAGE.parent / f"{node.module}.{alias.name}".replace(".", "/")).with_suffix(".py").exists()]
+            found += [
+                (f"{node.module}.{alias.name}", node.lineno)
+                for alias in node.names
+                if (PACKAGE.parent / f"{node.module}.{alias.name}".replace(".", "/")).with_suffix(".py").exists()
+            ]
     return found
 
 
@@ -66,24 +69,32 @@ def test_no_module_imports_a_layer_above_its_own(module):
     own = layer_of(module)
     if own is None:
         return
-    upward = [f"{MODULES[module]}:{line}: {module} ({own}) imports {target} ({layer_of(target)})"
-              for target, line in GRAPH[module]
-              if layer_of(target) and rank_of(layer_of(target)) > rank_of(own)]
+    upward = [
+        f"{MODULES[module]}:{line}: {module} ({own}) imports {target} ({layer_of(target)})"
+        for target, line in GRAPH[module]
+        if layer_of(target) and rank_of(layer_of(target)) > rank_of(own)
+    ]
     assert not upward, "\n".join(upward)
 
 
 def test_entry_points_do_not_import_each_other():
-    crossing = [f"{MODULES[module]}:{line}: {module} imports {target}"
-                for module, targets in GRAPH.items() for target, line in targets
-                if layer_of(module) in ENTRY_POINTS and layer_of(target) in ENTRY_POINTS
-                and layer_of(target) != layer_of(module)]
+    crossing = [
+        f"{MODULES[module]}:{line}: {module} imports {target}"
+        for module, targets in GRAPH.items()
+        for target, line in targets
+        if layer_of(module) in ENTRY_POINTS
+        and layer_of(target) in ENTRY_POINTS
+        and layer_of(target) != layer_of(module)
+    ]
     assert not crossing, "\n".join(crossing)
 
 
 def test_there_is_no_import_cycle():
     """Depth-first search over module → module edges (packages count as the modules they name)."""
-    edges = {module: {target for target, _ in targets if target in MODULES and target != module}
-             for module, targets in GRAPH.items()}
+    edges = {
+        module: {target for target, _ in targets if target in MODULES and target != module}
+        for module, targets in GRAPH.items()
+    }
     for module in edges:  # a package's __init__ is imported with any of its modules: not an edge back
         edges[module] -= {parent for parent in edges if module.startswith(parent + ".")}
     state: dict[str, int] = {}
@@ -94,9 +105,11 @@ def test_there_is_no_import_cycle():
         path.append(module)
         for target in sorted(edges[module]):
             if state.get(target) == 1:
-                cycle = path[path.index(target):] + [target]
-                lines = [f"{MODULES[a]}:{next(line for t, line in GRAPH[a] if t == b)}: {a} imports {b}"
-                         for a, b in zip(cycle, cycle[1:], strict=False)]
+                cycle = path[path.index(target) :] + [target]
+                lines = [
+                    f"{MODULES[a]}:{next(line for t, line in GRAPH[a] if t == b)}: {a} imports {b}"
+                    for a, b in zip(cycle, cycle[1:], strict=False)
+                ]
                 pytest.fail("import cycle:\n" + "\n".join(lines))
             if target not in state:
                 visit(target)
@@ -110,14 +123,18 @@ def test_there_is_no_import_cycle():
 
 def test_the_celery_app_loads_no_stage():
     """Flower, health probes and the API import the app: none of them may pay for trafilatura & co."""
-    probe = (f"import sys, workers.runtime.celery_app, workers.runtime.dispatch; "
-             f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))")
+    probe = (
+        f"import sys, workers.runtime.celery_app, workers.runtime.dispatch; "
+        f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
     assert loaded == []
 
 
 def test_the_storage_layer_loads_no_stage_either():
-    probe = (f"import sys, workers.storage.ledger, workers.storage.models; "
-             f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))")
+    probe = (
+        f"import sys, workers.storage.ledger, workers.storage.models; "
+        f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
     assert loaded == []

@@ -97,10 +97,14 @@ def test_stuck_urls_are_found_and_touching_them_resets_the_clock(database_url):
 
 
 def test_storing_twice_keeps_one_item_and_one_set_of_tags(database_url):
-    document = Document(text="نص المقال", title="عنوان", language="ar",
-                        tags=[Tag("country", "LY", 0.9, ["ليبيا"]), Tag("topic", "energy", 0.5, ["النفط"])],
-                        removed=[RemovedLine("شاركه مع أصدقائك", "marker:share-prompt")],
-                        fetched_at="2026-11-23T10:00:00+00:00")
+    document = Document(
+        text="نص المقال",
+        title="عنوان",
+        language="ar",
+        tags=[Tag("country", "LY", 0.9, ["ليبيا"]), Tag("topic", "energy", 0.5, ["النفط"])],
+        removed=[RemovedLine("شاركه مع أصدقائك", "marker:share-prompt")],
+        fetched_at="2026-11-23T10:00:00+00:00",
+    )
     with session_scope(database_url) as session:
         first = store_item(session, "h" * 64, "https://example.com/x", document).item_id
     with session_scope(database_url) as session:

@@ -38,9 +38,11 @@ DESK = "Letters reach the desk through Pier Street."
 def page() -> str:
     """A page where the generic extractor keeps a long opinion teaser that only a selector can tell apart."""
     paragraphs = "".join(f"<p class='body'>{line}</p>" for line in BODY)
-    return (f"<html lang='en'><head><title>Port review</title></head><body><div class='story'>"
-            f"<h1>Port review</h1>{paragraphs}<p class='teaser'>{SIDEBAR}</p></div>"
-            f"<section id='copy'>{paragraphs}</section></body></html>")
+    return (
+        f"<html lang='en'><head><title>Port review</title></head><body><div class='story'>"
+        f"<h1>Port review</h1>{paragraphs}<p class='teaser'>{SIDEBAR}</p></div>"
+        f"<section id='copy'>{paragraphs}</section></body></html>"
+    )
 
 
 @pytest.fixture
@@ -76,16 +78,19 @@ def test_the_project_file_loads():
     assert isinstance(load_overrides(PROJECT_ROOT / "config" / "overrides.yaml"), dict)
 
 
-@pytest.mark.parametrize("entry, complaint", [
-    ("- site: a.example\n  body_css: p\n  body_xpath: //p\n", "not both"),
-    ("- site: a.example\n  body_css: 'p[['\n", "bad selector"),
-    ("- site: a.example\n  body_xpath: '//p[['\n", "bad selector"),
-    ("- site: a.example\n  charset: klingon-8\n", "unknown charset"),
-    ("- site: a.example\n  charset: zlib\n", "unknown charset"),
-    ("- site: a.example\n  selector: p\n", "unknown field"),
-    ("- site: a.example\n- site: www.a.example\n", "two entries"),
-    ("- body_css: p\n", "needs a site"),
-])
+@pytest.mark.parametrize(
+    "entry, complaint",
+    [
+        ("- site: a.example\n  body_css: p\n  body_xpath: //p\n", "not both"),
+        ("- site: a.example\n  body_css: 'p[['\n", "bad selector"),
+        ("- site: a.example\n  body_xpath: '//p[['\n", "bad selector"),
+        ("- site: a.example\n  charset: klingon-8\n", "unknown charset"),
+        ("- site: a.example\n  charset: zlib\n", "unknown charset"),
+        ("- site: a.example\n  selector: p\n", "unknown field"),
+        ("- site: a.example\n- site: www.a.example\n", "two entries"),
+        ("- body_css: p\n", "needs a site"),
+    ],
+)
 def test_a_malformed_entry_is_refused_naming_the_problem(tmp_path, entry, complaint):
     path = tmp_path / "overrides.yaml"
     path.write_text(entry, encoding="utf-8")

@@ -32,8 +32,13 @@ def server():
 
 def test_pages_in_three_languages_land_tagged(stack, server):
     database_url, *_ = stack
-    pages = {"ar-aggregator.html": "ar", "ar-windows-1256.html": "ar", "tr-news.html": "tr",
-             "tr-iso-8859-9.html": "tr", "en-wire.html": "en"}
+    pages = {
+        "ar-aggregator.html": "ar",
+        "ar-windows-1256.html": "ar",
+        "tr-news.html": "tr",
+        "tr-iso-8859-9.html": "tr",
+        "en-wire.html": "en",
+    }
     results = push_all(database_url, [server.url(f"/pages/{name}") for name in pages])
     assert {r.outcome for r in results.values()} == {"accepted"}
     records = wait_final(database_url, [r.url_id for r in results.values()])
@@ -61,12 +66,15 @@ def test_pushing_the_same_article_twice_stores_one_item(stack, server):
         assert session.scalar(select(func.count()).select_from(Item).where(Item.url.like(f"{url}%"))) == 1
 
 
-@pytest.mark.parametrize("path, state, reason", [
-    ("/status/404", "failed", "HTTP 404"),
-    ("/pdf", "failed", "UnsupportedContent"),
-    ("/big?mb=50", "failed", "PageTooLarge"),
-    ("/status/503", "dead", "ServerBusy"),
-])
+@pytest.mark.parametrize(
+    "path, state, reason",
+    [
+        ("/status/404", "failed", "HTTP 404"),
+        ("/pdf", "failed", "UnsupportedContent"),
+        ("/big?mb=50", "failed", "PageTooLarge"),
+        ("/status/503", "dead", "ServerBusy"),
+    ],
+)
 def test_each_failure_is_recorded_with_its_reason(stack, server, path, state, reason):
     database_url, *_ = stack
     url_id = push_all(database_url, [server.url(path)])[server.url(path)].url_id
@@ -114,22 +122,28 @@ def test_a_worker_killed_mid_item_loses_nothing_and_stores_once(stack, server):
     url = server.url(f"/slow?seconds=3&key={uuid.uuid4().hex}")
     url_id = push_all(database_url, [url])[url].url_id
     deadline = time.monotonic() + 30
-    while not any(path.startswith("/slow") and "key=" + url.split("key=")[1] in path
-                  for _, _, path in list(server.requests)):
+    while not any(
+        path.startswith("/slow") and "key=" + url.split("key=")[1] in path for _, _, path in list(server.requests)
+    ):
         assert time.monotonic() < deadline, "the fetch never started"
         time.sleep(0.05)
     fetch_worker = running.processes["fetch-worker"]
     os.killpg(fetch_worker.pid, signal.SIGKILL)  # the whole worker, mid-fetch: no chance to ack or requeue
     fetch_worker.wait()
     running.processes["fetch-worker"] = subprocess.Popen(
-        mirsad_command(*FETCH_WORKER), env={**os.environ, **env}, stdout=log_file,
-        stderr=subprocess.STDOUT, start_new_session=True)
+        mirsad_command(*FETCH_WORKER),
+        env={**os.environ, **env},
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     record = wait_final(database_url, [url_id], timeout=60)[url_id]
     assert record.state == "stored", record.last_error
     with session_scope(database_url) as session:
         assert session.scalar(select(func.count()).select_from(Item).where(Item.url == url)) == 1
-        assert session.scalar(select(func.count()).select_from(TagRecord).where(TagRecord.item_id == record.item_id)) \
-            == len(item_for(database_url, record).tags)
+        assert session.scalar(
+            select(func.count()).select_from(TagRecord).where(TagRecord.item_id == record.item_id)
+        ) == len(item_for(database_url, record).tags)
         assert any("reconciler" in (e.detail or "") for e in session.get(UrlRecord, url_id).events)
 
 

@@ -24,12 +24,20 @@ from workers.runtime.stack import FETCH_WORKER, mirsad_command
 from workers.storage.db import forget_engines, migrate, session_scope
 from workers.storage.models import UrlEvent, UrlRecord
 
-SETTINGS = Settings(redis_url=os.environ["MIRSAD_REDIS_URL"], allow_private_hosts="127.0.0.0/8", host_interval=0.5,
-                    total_timeout=5, read_timeout=3, connect_timeout=2)
-ARTICLE = ("<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
-           "<p>Türkiye ile Libya arasında askeri eğitim anlaşması imzalandı. Heyetler Trablus'ta bir araya geldi ve "
-           "eğitim programının ayrıntılarını görüştü. Anlaşma sahil güvenlik ve deniz kuvvetlerini kapsıyor.</p>"
-           "</article></body></html>")
+SETTINGS = Settings(
+    redis_url=os.environ["MIRSAD_REDIS_URL"],
+    allow_private_hosts="127.0.0.0/8",
+    host_interval=0.5,
+    total_timeout=5,
+    read_timeout=3,
+    connect_timeout=2,
+)
+ARTICLE = (
+    "<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
+    "<p>Türkiye ile Libya arasında askeri eğitim anlaşması imzalandı. Heyetler Trablus'ta bir araya geldi ve "
+    "eğitim programının ayrıntılarını görüştü. Anlaşma sahil güvenlik ve deniz kuvvetlerini kapsıyor.</p>"
+    "</article></body></html>"
+)
 TOLERANCE = 0.02  # seconds: the server stamps arrivals after the socket accepted them
 
 
@@ -51,6 +59,7 @@ def serve_article(site: FeedSite, path: str) -> str:
 
 
 # -- turns ---------------------------------------------------------------------------------------------------
+
 
 def test_a_host_gives_one_turn_per_interval_and_other_hosts_are_independent(site):
     url = site.url("/a")
@@ -147,6 +156,7 @@ def test_a_crawl_delay_read_on_first_contact_sends_the_page_to_the_next_turn(sit
 
 # -- real workers --------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def fetch_workers(tmp_path_factory):
     """Two fetch worker processes (threads pool each) on a fresh SQLite database; yields (database_url, logs)."""
@@ -154,15 +164,29 @@ def fetch_workers(tmp_path_factory):
     database_url = f"sqlite:///{root}/mirsad.db"
     migrate(database_url)
     redis.Redis.from_url(SETTINGS.redis_url).flushdb()
-    env = {**os.environ, "MIRSAD_DATABASE_URL": database_url, "MIRSAD_HOST_INTERVAL": "0.25",
-           "MIRSAD_FETCH_CONCURRENCY": "4", "MIRSAD_RETRY_BACKOFF": "0.2", "MIRSAD_RETRY_BACKOFF_MAX": "0.5",
-           "MIRSAD_MAX_ATTEMPTS": "3", "MIRSAD_ALLOW_PRIVATE_HOSTS": "127.0.0.0/8"}
+    env = {
+        **os.environ,
+        "MIRSAD_DATABASE_URL": database_url,
+        "MIRSAD_HOST_INTERVAL": "0.25",
+        "MIRSAD_FETCH_CONCURRENCY": "4",
+        "MIRSAD_RETRY_BACKOFF": "0.2",
+        "MIRSAD_RETRY_BACKOFF_MAX": "0.5",
+        "MIRSAD_MAX_ATTEMPTS": "3",
+        "MIRSAD_ALLOW_PRIVATE_HOSTS": "127.0.0.0/8",
+    }
     logs = [root / f"fetch-{n}.log" for n in (1, 2)]
     workers = []
     for log in logs:
         with open(log, "ab") as handle:
-            workers.append(subprocess.Popen(mirsad_command(*FETCH_WORKER), env=env, stdout=handle,
-                                            stderr=subprocess.STDOUT, start_new_session=True))
+            workers.append(
+                subprocess.Popen(
+                    mirsad_command(*FETCH_WORKER),
+                    env=env,
+                    stdout=handle,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
     deadline = time.monotonic() + 30
     while not all("ready." in log.read_text(errors="replace") for log in logs):
         assert time.monotonic() < deadline, "the fetch workers did not start"

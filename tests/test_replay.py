@@ -73,6 +73,7 @@ def test_a_stored_or_active_url_is_never_requeued(database_url):
 
 # -- through a real stack -----------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     with FixtureServer(pages_dir=tmp_path_factory.mktemp("pages")) as fixture_server:

@@ -14,7 +14,6 @@ def test_migrations_match_the_models(database_url):
 
 
 def test_every_table_lives_in_the_models_module():
-    modules = {table.name: mapper.class_.__module__ for mapper in Base.registry.mappers
-               for table in mapper.tables}
+    modules = {table.name: mapper.class_.__module__ for mapper in Base.registry.mappers for table in mapper.tables}
     assert set(modules.values()) == {"workers.storage.models"}
     assert set(modules) == set(Base.metadata.tables)

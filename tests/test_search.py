@@ -29,6 +29,7 @@ def stems(text: str, language: str) -> set[str]:
 
 # -- the analyzer -------------------------------------------------------------------------------------------
 
+
 def test_arabic_clitic_forms_share_one_stem():
     assert stems("تعاون التعاون وبالتعاون للتعاون فالتعاون بتعاون", "ar") == {"تعاون"}
     assert strip_clitics("وبالتعاون") == "تعاون"
@@ -67,12 +68,18 @@ def test_a_latin_query_word_takes_turkish_and_english_stems_without_a_language()
 
 # -- the query language -------------------------------------------------------------------------------------
 
+
 def test_parse_words_phrases_or_exclusions_prefixes_and_filters():
-    query = parse('turkey "defence cooperation" drone OR İHA -football anlaş* lang:ar country:LY '
-                  'person:"Yaşar Güler" story:42')
+    query = parse(
+        'turkey "defence cooperation" drone OR İHA -football anlaş* lang:ar country:LY person:"Yaşar Güler" story:42'
+    )
     assert [c.alternatives for c in query.clauses] == [
-        (Word("turkey"),), (Phrase(("defence", "cooperation")),), (Word("drone"), Word("İHA")),
-        (Word("football"),), (Word("anlaş", prefix=True),)]
+        (Word("turkey"),),
+        (Phrase(("defence", "cooperation")),),
+        (Word("drone"), Word("İHA")),
+        (Word("football"),),
+        (Word("anlaş", prefix=True),),
+    ]
     assert [c.negated for c in query.clauses] == [False, False, False, True, False]
     assert query.filters == {"lang": ("ar",), "country": ("LY",), "person": ("Yaşar Güler",), "story": ("42",)}
 
@@ -81,16 +88,19 @@ def test_a_hyphenated_word_is_a_phrase_of_its_parts():
     assert parse("al-Dbeiba").clauses[0].alternatives == (Phrase(("al", "Dbeiba")),)
 
 
-@pytest.mark.parametrize("query, message", [
-    ('"unclosed', "unclosed quote"),
-    ("OR turkey", "OR needs"),
-    ("turkey OR", "OR needs"),
-    ("-turkey", "only exclusions"),
-    ("colour:red", "unknown field 'colour'"),
-    ("story:abc", "story: wants an item number"),
-    ("*", "prefix needs"),
-    ("-lang:ar turkey", "cannot be negated"),
-])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ('"unclosed', "unclosed quote"),
+        ("OR turkey", "OR needs"),
+        ("turkey OR", "OR needs"),
+        ("-turkey", "only exclusions"),
+        ("colour:red", "unknown field 'colour'"),
+        ("story:abc", "story: wants an item number"),
+        ("*", "prefix needs"),
+        ("-lang:ar turkey", "cannot be negated"),
+    ],
+)
 def test_malformed_queries_say_why(query, message):
     with pytest.raises(QueryError, match=message):
         parse(query)
@@ -106,6 +116,7 @@ def test_tag_filters_are_checked():
 
 # -- both databases -----------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def labelled(postgres_url, tmp_path_factory):
     """The labelled items stored through the store step on both databases: {backend: (url, key → id)}."""
@@ -116,10 +127,13 @@ def labelled(postgres_url, tmp_path_factory):
     sqlite_url = f"sqlite:///{tmp_path_factory.mktemp('search')}/search.db"
     migrate(sqlite_url)
     with get_engine(postgres_url).begin() as connection:
-        connection.execute(text(f"TRUNCATE {', '.join(t.name for t in Base.metadata.sorted_tables)} "
-                                "RESTART IDENTITY CASCADE"))
-    stored = {backend: (url, bench.store_labelled(url, items)) for backend, url in
-              (("sqlite", sqlite_url), ("postgresql", postgres_url))}
+        connection.execute(
+            text(f"TRUNCATE {', '.join(t.name for t in Base.metadata.sorted_tables)} RESTART IDENTITY CASCADE")
+        )
+    stored = {
+        backend: (url, bench.store_labelled(url, items))
+        for backend, url in (("sqlite", sqlite_url), ("postgresql", postgres_url))
+    }
     return stored, queries
 
 
@@ -137,8 +151,12 @@ def test_both_databases_return_the_same_items_in_full(labelled):
     for backend, (url, ids) in stored.items():
         by_id = {item_id: key for key, item_id in ids.items()}
         with session_scope(url) as session:
-            answers[backend] = {spec["q"]: sorted(by_id[i.id] for i in list_items(
-                session, ItemFilter(query=parse(spec["q"])), limit=500).items) for spec in queries}
+            answers[backend] = {
+                spec["q"]: sorted(
+                    by_id[i.id] for i in list_items(session, ItemFilter(query=parse(spec["q"])), limit=500).items
+                )
+                for spec in queries
+            }
     assert answers["sqlite"] == answers["postgresql"]
 
 
@@ -208,13 +226,25 @@ def test_reindex_and_the_migration_index_items_stored_before(database_url):
     config = alembic_config(database_url)
     command.downgrade(config, "0004")
     with session_scope(database_url) as session:
-        session.execute(insert(Item), [{"url_hash": "h1", "url": "https://aa.com.tr/x", "title": "Eski haber",
-                                        "text": "Libya ile savunma anlaşması", "language": "tr", "keywords": [],
-                                        "removed": []}])
+        session.execute(
+            insert(Item),
+            [
+                {
+                    "url_hash": "h1",
+                    "url": "https://aa.com.tr/x",
+                    "title": "Eski haber",
+                    "text": "Libya ile savunma anlaşması",
+                    "language": "tr",
+                    "keywords": [],
+                    "removed": [],
+                }
+            ],
+        )
     command.upgrade(config, "head")
     with session_scope(database_url) as session:
-        assert [i.url for i in list_items(session, ItemFilter(query=parse("anlaşmasını"))).items] == \
-               ["https://aa.com.tr/x"]
+        assert [i.url for i in list_items(session, ItemFilter(query=parse("anlaşmasını"))).items] == [
+            "https://aa.com.tr/x"
+        ]
         session.execute(delete(ItemSearch))
         if session.bind.dialect.name == "sqlite":
             session.execute(text(f"DELETE FROM {search.FTS_TABLE}"))
@@ -227,8 +257,9 @@ def test_reindex_and_the_migration_index_items_stored_before(database_url):
 
 def test_the_store_step_indexes_in_its_transaction(database_url):
     url = "https://aa.com.tr/haber/1"
-    document = Document(text="Türkiye ile Libya arasında yeni bir anlaşma imzalandı.", title="Anlaşma",
-                        language="tr", url=url)
+    document = Document(
+        text="Türkiye ile Libya arasında yeni bir anlaşma imzalandı.", title="Anlaşma", language="tr", url=url
+    )
     with pytest.raises(RuntimeError), session_scope(database_url) as session:
         store_item(session, url_hash(canonicalize(url)), url, document)
         raise RuntimeError("the store transaction fails after the insert")

@@ -9,8 +9,14 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encodi
 
 
 def test_every_setting_reads_its_variable_with_its_type():
-    settings = Settings.from_env({"MIRSAD_MAX_ATTEMPTS": "7", "MIRSAD_RECONCILE_AFTER": "2.5",
-                                  "MIRSAD_REDIS_URL": "redis://example:6379/3", "MIRSAD_CONFIG_DIR": "/tmp/cfg"})
+    settings = Settings.from_env(
+        {
+            "MIRSAD_MAX_ATTEMPTS": "7",
+            "MIRSAD_RECONCILE_AFTER": "2.5",
+            "MIRSAD_REDIS_URL": "redis://example:6379/3",
+            "MIRSAD_CONFIG_DIR": "/tmp/cfg",
+        }
+    )
     assert settings.max_attempts == 7 and settings.reconcile_after == 2.5
     assert settings.redis_url == "redis://example:6379/3" and settings.config_dir == Path("/tmp/cfg")
 
@@ -24,10 +30,17 @@ def test_a_malformed_value_names_the_variable():
         Settings.from_env({"MIRSAD_MAX_ATTEMPTS": "five"})
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("0", ()), ("", ()), ("no", ()), ("1", True), ("true", True),
-    ("127.0.0.0/8, ::1", (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("0", ()),
+        ("", ()),
+        ("no", ()),
+        ("1", True),
+        ("true", True),
+        ("127.0.0.0/8, ::1", (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))),
+    ],
+)
 def test_private_hosts_setting(value, expected):
     assert Settings(allow_private_hosts=value).private_networks_allowed == expected
 

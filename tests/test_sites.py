@@ -25,8 +25,11 @@ from workers.text.textnorm import CANDIDATE_MAX_WORDS, line_fingerprint
 
 NOTICE = "The Harbour Ledger is printed by Quayside Press; letters reach the desk through Pier Street."
 CITIES = ["Misrata", "Izmir", "Benghazi", "Mersin", "Tobruk", "Antalya"]
-TEASERS = ["Port authority opens a new quay at the eastern breakwater",
-           "Fishing fleet returns early as storms close in", "Harbour school names its first class of pilots"]
+TEASERS = [
+    "Port authority opens a new quay at the eastern breakwater",
+    "Fishing fleet returns early as storms close in",
+    "Harbour school names its first class of pilots",
+]
 
 
 def article_lines(number: int) -> list[str]:
@@ -48,6 +51,7 @@ def unique_site() -> str:
 
 # --- fingerprints (pure) --------------------------------------------------------------------------
 
+
 def test_spelling_variants_share_a_fingerprint_and_different_lines_do_not():
     assert line_fingerprint("  اقرأ أيضاً: الأخبار ") == line_fingerprint("إقرأ ايضا - الاخبار")
     assert line_fingerprint("Follow The LEDGER") == line_fingerprint("follow the ledger!")
@@ -60,6 +64,7 @@ def test_blank_numeric_and_long_lines_are_not_candidates(line):
 
 
 # --- counting (both databases) --------------------------------------------------------------------
+
 
 def test_a_line_is_learned_once_seen_in_enough_distinct_articles(database_url):
     site = unique_site()
@@ -110,24 +115,32 @@ def test_sites_are_listed_with_their_articles_and_learned_lines(database_url):
 
 # --- strip with learned lines (pure) ----------------------------------------------------------------
 
+
 def test_strip_removes_learned_lines_with_their_fingerprint_as_rule():
     teaser = "Port authority opens a new quay"
-    doc = strip(Document(text="\n".join([*article_lines(7), NOTICE, teaser])),
-                site_lines=frozenset({line_fingerprint(NOTICE), line_fingerprint(teaser)}))
+    doc = strip(
+        Document(text="\n".join([*article_lines(7), NOTICE, teaser])),
+        site_lines=frozenset({line_fingerprint(NOTICE), line_fingerprint(teaser)}),
+    )
     assert doc.text.split("\n") == article_lines(7)
-    assert {(r.line, r.rule) for r in doc.removed} >= {(NOTICE, f"site:{line_fingerprint(NOTICE)}"),
-                                                       (teaser, f"site:{line_fingerprint(teaser)}")}
+    assert {(r.line, r.rule) for r in doc.removed} >= {
+        (NOTICE, f"site:{line_fingerprint(NOTICE)}"),
+        (teaser, f"site:{line_fingerprint(teaser)}"),
+    }
 
 
 def test_a_copy_of_an_earlier_article_keeps_its_prose():
     """A wire story republished at a new address repeats an article, not boilerplate."""
     lines = article_lines(4)
-    doc = strip(Document(text="\n".join([*lines, NOTICE])),
-                site_lines=frozenset(map(line_fingerprint, [lines[0], lines[2], NOTICE])))
+    doc = strip(
+        Document(text="\n".join([*lines, NOTICE])),
+        site_lines=frozenset(map(line_fingerprint, [lines[0], lines[2], NOTICE])),
+    )
     assert doc.text.split("\n") == [*lines, NOTICE]
 
 
 # --- the strip stage on the database ----------------------------------------------------------------
+
 
 def test_strip_stage_learns_the_site_and_strips_from_the_fourth_article(database_url, monkeypatch):
     monkeypatch.setenv("MIRSAD_DATABASE_URL", database_url)
@@ -137,8 +150,13 @@ def test_strip_stage_learns_the_site_and_strips_from_the_fourth_article(database
         outputs = []
         for number in range(4):
             url = f"https://{site}/news/{number}"
-            claim = Claim(url_id=number, url=url, url_hash=f"hash-{site}-{number}", attempt=1,
-                          payload=Document(text="\n".join([*article_lines(number), NOTICE]), url=url).to_dict())
+            claim = Claim(
+                url_id=number,
+                url=url,
+                url_hash=f"hash-{site}-{number}",
+                attempt=1,
+                payload=Document(text="\n".join([*article_lines(number), NOTICE]), url=url).to_dict(),
+            )
             outputs.append(Document.from_dict(strip_stage(claim)))
         again = Document.from_dict(strip_stage(claim))
     finally:
@@ -151,14 +169,17 @@ def test_strip_stage_learns_the_site_and_strips_from_the_fourth_article(database
 
 # --- the stream: real workers ---------------------------------------------------------------------
 
+
 def site_page(number: int) -> str:
     """An article of the site, its footer notice and teasers of other stories (in the article: clean keeps them)."""
     paragraphs = "".join(f"<p>{line}</p>" for line in [*article_lines(number), NOTICE])
     teasers = "".join(f"<p>{teaser}</p>" for teaser in TEASERS)
-    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Talks in {CITIES[number]}</title>"
-            f"</head><body><nav><a href='/'>Home</a> <a href='/news'>News</a></nav><main><article>"
-            f"<h1>Talks in {CITIES[number]}</h1>{paragraphs}<div class='more'>{teasers}</div>"
-            f"</article></main></body></html>")
+    return (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Talks in {CITIES[number]}</title>"
+        f"</head><body><nav><a href='/'>Home</a> <a href='/news'>News</a></nav><main><article>"
+        f"<h1>Talks in {CITIES[number]}</h1>{paragraphs}<div class='more'>{teasers}</div>"
+        f"</article></main></body></html>"
+    )
 
 
 @pytest.mark.integration

@@ -29,32 +29,40 @@ from workers.storage.db import forget_engines, migrate, session_scope
 from workers.storage.models import Item, Source, SourceEntry, UrlRecord, utcnow
 
 SETTINGS = Settings(redis_url=os.environ["MIRSAD_REDIS_URL"], allow_private_hosts="127.0.0.0/8", host_interval=0.05)
-ARTICLE = ("<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
-           "<p>Libya and Türkiye signed a memorandum on military training in Tripoli. The delegations met at the "
-           "defence ministry and agreed on a schedule for naval cadets and coast guard officers.</p>"
-           "</article></body></html>")
+ARTICLE = (
+    "<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
+    "<p>Libya and Türkiye signed a memorandum on military training in Tripoli. The delegations met at the "
+    "defence ministry and agreed on a schedule for naval cadets and coast guard officers.</p>"
+    "</article></body></html>"
+)
 
 
 def rss(site: FeedSite, *items: tuple[str, str, str]) -> str:
-    entries = "".join(f"<item><title>{title}</title><link>{site.url(path)}</link><pubDate>{date}</pubDate></item>"
-                      for path, title, date in items)
+    entries = "".join(
+        f"<item><title>{title}</title><link>{site.url(path)}</link><pubDate>{date}</pubDate></item>"
+        for path, title, date in items
+    )
     return f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{entries}</channel></rss>'
 
 
 def sitemap(site: FeedSite, *paths: str) -> str:
-    urls = "".join(f"<url><loc>{site.url(path)}</loc><lastmod>2024-03-0{n + 1}</lastmod></url>"
-                   for n, path in enumerate(paths))
+    urls = "".join(
+        f"<url><loc>{site.url(path)}</loc><lastmod>2024-03-0{n + 1}</lastmod></url>" for n, path in enumerate(paths)
+    )
     return f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
 
 
 def index(site: FeedSite, *children: tuple[str, str]) -> str:
-    listed = "".join(f"<sitemap><loc>{site.url(path)}</loc><lastmod>{lastmod}</lastmod></sitemap>"
-                     for path, lastmod in children)
+    listed = "".join(
+        f"<sitemap><loc>{site.url(path)}</loc><lastmod>{lastmod}</lastmod></sitemap>" for path, lastmod in children
+    )
     return f'<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{listed}</sitemapindex>'
 
 
-FIRST = [("/news/1", "Training delegation visits Tripoli", "Fri, 01 Mar 2024 09:30:00 GMT"),
-         ("/news/2", "Coast guard receives two boats", "Sat, 02 Mar 2024 14:00:00 GMT")]
+FIRST = [
+    ("/news/1", "Training delegation visits Tripoli", "Fri, 01 Mar 2024 09:30:00 GMT"),
+    ("/news/2", "Coast guard receives two boats", "Sat, 02 Mar 2024 14:00:00 GMT"),
+]
 THIRD = ("/news/3", "Maritime memorandum signed", "Sun, 03 Mar 2024 16:15:00 GMT")
 
 
@@ -95,14 +103,17 @@ def fetched_paths(site: FeedSite) -> list[str]:
 
 # -- the file --------------------------------------------------------------------------------------------------
 
+
 def test_add_and_remove_edit_the_file_and_keep_its_comments(tmp_path):
     shutil.copy(PROJECT_ROOT / "config" / "sources.yaml", tmp_path / "sources.yaml")
     original = (tmp_path / "sources.yaml").read_text(encoding="utf-8")
     assert sources.read_declared(tmp_path) == []
     sources.add_to_file(tmp_path, "https://a.example/rss.xml", 60)
     sources.add_to_file(tmp_path, "https://b.example/sitemap.xml?section=1")
-    assert sources.read_declared(tmp_path) == [sources.Declared("https://a.example/rss.xml", 60),
-                                               sources.Declared("https://b.example/sitemap.xml?section=1", 900)]
+    assert sources.read_declared(tmp_path) == [
+        sources.Declared("https://a.example/rss.xml", 60),
+        sources.Declared("https://b.example/sitemap.xml?section=1", 900),
+    ]
     with pytest.raises(ValueError, match="already a source"):
         sources.add_to_file(tmp_path, "https://a.example/rss.xml")
     with pytest.raises(Exception, match="scheme"):
@@ -119,11 +130,13 @@ def test_a_hand_written_entry_between_comments_is_removed_alone(tmp_path):
     (tmp_path / "sources.yaml").write_text(
         "sources:\n  - url: https://a.example/feed\n    every: 300\n    name: A\n\n"
         "  # B is slow\n  - {url: https://b.example/feed, every: 3600}\n  - url: https://c.example/feed\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     sources.remove_from_file(tmp_path, "https://a.example/feed")
     sources.remove_from_file(tmp_path, "https://c.example/feed")
-    assert (tmp_path / "sources.yaml").read_text(encoding="utf-8") == \
-        "sources:\n\n  # B is slow\n  - {url: https://b.example/feed, every: 3600}\n"
+    assert (tmp_path / "sources.yaml").read_text(
+        encoding="utf-8"
+    ) == "sources:\n\n  # B is slow\n  - {url: https://b.example/feed, every: 3600}\n"
 
 
 def test_a_bad_entry_is_refused_with_the_file_and_the_reason(tmp_path):
@@ -134,11 +147,13 @@ def test_a_bad_entry_is_refused_with_the_file_and_the_reason(tmp_path):
 
 # -- the table -------------------------------------------------------------------------------------------------
 
+
 def test_sync_follows_the_file_and_a_due_source_is_claimed_once(database):
     now = utcnow()
     with session_scope(database) as session:
-        assert sources.sync(session, [sources.Declared("https://a.example/feed", 60),
-                                      sources.Declared("https://b.example/feed", 600)]) == (2, 0)
+        assert sources.sync(
+            session, [sources.Declared("https://a.example/feed", 60), sources.Declared("https://b.example/feed", 600)]
+        ) == (2, 0)
         assert len(sources.claim_due(session, now)) == 2
         assert sources.claim_due(session, now + timedelta(seconds=59)) == []
         assert len(sources.claim_due(session, now + timedelta(seconds=61))) == 1
@@ -163,6 +178,7 @@ def test_a_failing_or_quiet_source_is_flagged(database):
 
 # -- polling ---------------------------------------------------------------------------------------------------
 
+
 def test_a_feed_pushes_only_new_entries_and_an_unchanged_one_answers_304(site, database):
     site.put("/feed.xml", rss(site, *FIRST))
     source_id = add_source(database, site.url("/feed.xml"))
@@ -174,8 +190,9 @@ def test_a_feed_pushes_only_new_entries_and_an_unchanged_one_answers_304(site, d
     with session_scope(database) as session:
         source = session.get(Source, source_id)
         assert (source.kind, source.entries_seen, source.failures) == ("rss", 3, 0)
-        hint = session.scalar(select(SourceEntry).where(
-            SourceEntry.url_hash == url_hash(canonicalize(site.url("/news/3")))))
+        hint = session.scalar(
+            select(SourceEntry).where(SourceEntry.url_hash == url_hash(canonicalize(site.url("/news/3"))))
+        )
         assert (hint.title, hint.published_at) == ("Maritime memorandum signed", "2024-03-03T16:15:00+00:00")
 
 
@@ -184,8 +201,10 @@ def test_a_malformed_feed_is_read_as_far_as_it_goes_and_says_so(site, database, 
     source_id = add_source(database, site.url("/feed.xml"))
     with caplog.at_level("WARNING", logger="mirsad.sources"):
         assert poll(database, source_id).pushed == [site.url("/news/1"), site.url("/news/2")]
-    assert any("malformed feed" in record.getMessage() and site.url("/feed.xml") in record.getMessage()
-               for record in caplog.records)
+    assert any(
+        "malformed feed" in record.getMessage() and site.url("/feed.xml") in record.getMessage()
+        for record in caplog.records
+    )
 
 
 def test_a_sitemap_index_reads_only_the_children_whose_lastmod_changed(site, database):
@@ -222,13 +241,20 @@ def test_the_hints_fill_what_the_page_does_not_say(database):
 
 # -- beat follows a live site ----------------------------------------------------------------------------------
 
+
 @pytest.mark.integration
 def test_beat_follows_a_feed_and_a_sitemap_index_as_they_grow(site, tmp_path, config_copy):
     (config_copy / "sources.yaml").write_text("sources: []\n", encoding="utf-8")
     database_url = f"sqlite:///{tmp_path}/mirsad.db"
     migrate(database_url)
-    env = {"MIRSAD_DATABASE_URL": database_url, "MIRSAD_CONFIG_DIR": str(config_copy), "MIRSAD_HOST_INTERVAL": "0.1",
-           "MIRSAD_SOURCE_CHECK_INTERVAL": "1", "MIRSAD_PROCESS_CONCURRENCY": "1", "MIRSAD_FETCH_CONCURRENCY": "4"}
+    env = {
+        "MIRSAD_DATABASE_URL": database_url,
+        "MIRSAD_CONFIG_DIR": str(config_copy),
+        "MIRSAD_HOST_INTERVAL": "0.1",
+        "MIRSAD_SOURCE_CHECK_INTERVAL": "1",
+        "MIRSAD_PROCESS_CONCURRENCY": "1",
+        "MIRSAD_FETCH_CONCURRENCY": "4",
+    }
     for path, title, _date in (*FIRST, THIRD):
         site.put(path, ARTICLE.format(title=title), "text/html; charset=utf-8")
     site.put("/news/4", ARTICLE.format(title="April report"), "text/html; charset=utf-8")
@@ -243,8 +269,9 @@ def test_beat_follows_a_feed_and_a_sitemap_index_as_they_grow(site, tmp_path, co
         wait_until(lambda: stored_urls(database_url) >= first, 45, "the first entries", interval=0.2)
         wait_until(lambda: site.requests_for("/feed.xml")[-1].status == 304, 45, "an unchanged poll", interval=0.2)
         site.put("/sitemaps/april.xml", sitemap(site, "/news/4"))
-        site.put("/index.xml", index(site, ("/sitemaps/april.xml", "2024-04-01"),
-                                     ("/sitemaps/march.xml", "2024-03-02")))
+        site.put(
+            "/index.xml", index(site, ("/sitemaps/april.xml", "2024-04-01"), ("/sitemaps/march.xml", "2024-03-02"))
+        )
         site.put("/feed.xml", rss(site, THIRD, *FIRST))
         wait_until(lambda: len(stored_urls(database_url)) == 4, 45, "the new entries", interval=0.2)
         listed = json.loads(mirsad("sources", "list", "--json", env=env).stdout)

@@ -34,23 +34,29 @@ def story_of(stories, item_id):
     return stories[item_id].story_id
 
 
-@pytest.mark.parametrize("first, second", [
-    ("naval-ar-anadolu", "naval-ar-wasat"),      # two Arabic outlets, own wording
-    ("saddam-ar-a", "saddam-ar-b"),
-    ("hangar-tr-aa", "hangar-tr-savunma"),       # two Turkish outlets
-    ("offshore-en-a", "offshore-en-b"),          # two English outlets
-    ("naval-ar-anadolu", "naval-en-herald"),     # across languages, on the entities alone
-])
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        ("naval-ar-anadolu", "naval-ar-wasat"),  # two Arabic outlets, own wording
+        ("saddam-ar-a", "saddam-ar-b"),
+        ("hangar-tr-aa", "hangar-tr-savunma"),  # two Turkish outlets
+        ("offshore-en-a", "offshore-en-b"),  # two English outlets
+        ("naval-ar-anadolu", "naval-en-herald"),  # across languages, on the entities alone
+    ],
+)
 def test_reports_of_one_event_share_a_story(stories, first, second):
     assert story_of(stories, first) == story_of(stories, second)
 
 
-@pytest.mark.parametrize("item_id, other_event", [
-    ("dbeibah-guler-istanbul", "naval-ar-anadolu"),   # the same two men, four days later, another subject
-    ("coast-guard-protocol", "naval-en-herald"),      # the same kind of training deal, other people
-    ("coast-guard-protocol", "saddam-tr"),            # Gürak in Ankara again, another meeting
-    ("offshore-en-a", "naval-en-herald"),             # Istanbul, Turkey and Libya, another event
-])
+@pytest.mark.parametrize(
+    "item_id, other_event",
+    [
+        ("dbeibah-guler-istanbul", "naval-ar-anadolu"),  # the same two men, four days later, another subject
+        ("coast-guard-protocol", "naval-en-herald"),  # the same kind of training deal, other people
+        ("coast-guard-protocol", "saddam-tr"),  # Gürak in Ankara again, another meeting
+        ("offshore-en-a", "naval-en-herald"),  # Istanbul, Turkey and Libya, another event
+    ],
+)
 def test_different_events_stay_apart(stories, item_id, other_event):
     assert story_of(stories, item_id) != story_of(stories, other_event)
 
@@ -95,10 +101,12 @@ def test_no_candidate_means_a_new_story(signatures):
 def test_signatures_round_trip_through_json(signatures):
     for sig in signatures.values():
         assert Signature.from_dict(json.loads(json.dumps(sig.to_dict()))) == sig
-    stored = {item_id: Signature.from_dict(json.loads(json.dumps(sig.to_dict())))
-              for item_id, sig in signatures.items()}
-    assert ({k: (v.story_id, v.copy_of) for k, v in assign_stories(stored.items()).items()}
-            == {k: (v.story_id, v.copy_of) for k, v in assign_stories(signatures.items()).items()})
+    stored = {
+        item_id: Signature.from_dict(json.loads(json.dumps(sig.to_dict()))) for item_id, sig in signatures.items()
+    }
+    assert {k: (v.story_id, v.copy_of) for k, v in assign_stories(stored.items()).items()} == {
+        k: (v.story_id, v.copy_of) for k, v in assign_stories(signatures.items()).items()
+    }
 
 
 def test_a_signature_of_another_version_is_refused(signatures):
@@ -110,8 +118,10 @@ def test_a_signature_of_another_version_is_refused(signatures):
 def test_two_reports_stored_at_the_same_moment_end_in_one_story(database_url):
     """Two workers store two outlets' reports of one event at once: assignment is serialised, one story."""
     reports = {item.id: item for item in load_fixture()}
-    documents = [reports[name].document.replace(tags=classify(reports[name].document), fetched_at=None)
-                 for name in ("naval-ar-anadolu", "naval-ar-wasat")]
+    documents = [
+        reports[name].document.replace(tags=classify(reports[name].document), fetched_at=None)
+        for name in ("naval-ar-anadolu", "naval-ar-wasat")
+    ]
     both_ready = threading.Barrier(len(documents))
 
     def store_report(index: int) -> StoredItem:
@@ -129,8 +139,9 @@ def test_two_reports_stored_at_the_same_moment_end_in_one_story(database_url):
 
 
 def test_an_item_is_keyed_on_its_canonical_link_only_within_its_own_site():
-    page = Document(text="x", url="https://m.example.com/news/1?utm_source=x",
-                    canonical_url="https://www.example.com/news/1/")
+    page = Document(
+        text="x", url="https://m.example.com/news/1?utm_source=x", canonical_url="https://www.example.com/news/1/"
+    )
     assert item_key("h" * 64, page.url, page) == url_hash("https://example.com/news/1")
     syndicated = page.replace(canonical_url="https://agency.example.org/story/9")
     assert item_key("h" * 64, page.url, syndicated) == "h" * 64

@@ -53,8 +53,13 @@ class Up:
     def __init__(self, env: dict[str, str], log: Path):
         self.log_path = log
         with open(log, "ab") as handle:
-            self.process = subprocess.Popen(mirsad_command("up"), env={**os.environ, **env}, stdout=handle,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                mirsad_command("up"),
+                env={**os.environ, **env},
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -80,6 +85,7 @@ def up_env(tmp_path):
     database_url = f"sqlite:///{tmp_path}/up.db"
     migrate(database_url)
     import redis
+
     redis.Redis.from_url(os.environ["MIRSAD_REDIS_URL"]).flushdb()
     return {**FAST_RECOVERY, "MIRSAD_DATABASE_URL": database_url, "MIRSAD_PROCESS_CONCURRENCY": "1"}
 
@@ -106,8 +112,11 @@ def test_no_worker_outlives_mirsad_up(up_env, ups, sig):
     up.wait_ready(workers=2)
     up.process.send_signal(sig)
     up.process.wait(timeout=30)
-    wait_until(lambda: not any(alive(pid) for pid in services), 10,
-               f"every service to end after {sig.name} of mirsad up ({[p for p in services if alive(p)]} alive)")
+    wait_until(
+        lambda: not any(alive(pid) for pid in services),
+        10,
+        f"every service to end after {sig.name} of mirsad up ({[p for p in services if alive(p)]} alive)",
+    )
     if sig == signal.SIGHUP:
         assert up.process.returncode == 0 and "stopping" in up.log()
 
@@ -129,8 +138,12 @@ def test_a_worker_whose_redis_vanishes_exits_after_the_stall_limit_and_nothing_i
         pytest.skip(PrivateRedis.missing())
     broker = PrivateRedis(private_root("mirsad-stall-")).start()
     try:
-        env = {**up_env, "MIRSAD_REDIS_URL": broker.url(), "MIRSAD_WORKER_STALL_EXIT": "3",
-               "MIRSAD_RECONCILE_AFTER": "5"}
+        env = {
+            **up_env,
+            "MIRSAD_REDIS_URL": broker.url(),
+            "MIRSAD_WORKER_STALL_EXIT": "3",
+            "MIRSAD_RECONCILE_AFTER": "5",
+        }
         with FixtureServer() as server:
             up = ups(env)
             up.children()
@@ -140,15 +153,20 @@ def test_a_worker_whose_redis_vanishes_exits_after_the_stall_limit_and_nothing_i
             pushed = mirsad("push", *urls, env=env)
             assert pushed.returncode == 0, pushed.stderr
             broker.crash()  # in flight: some fetched, some queued
-            wait_until(lambda: up.log().count("exited with code 3") >= 3, 60,
-                       "every worker and beat to exit after the stall limit", interval=0.3)
+            wait_until(
+                lambda: up.log().count("exited with code 3") >= 3,
+                60,
+                "every worker and beat to exit after the stall limit",
+                interval=0.3,
+            )
             assert "has been unreachable for" in up.log()
             broker.start()
             with session_scope(env["MIRSAD_DATABASE_URL"]) as session:
                 ids = list(session.scalars(select(UrlRecord.id)))
             records = wait_final(env["MIRSAD_DATABASE_URL"], ids, timeout=120)
-            assert sorted(r.state for r in records.values()) == ["stored"] * len(urls), \
-                [(r.url, r.state, r.last_error) for r in records.values() if r.state != "stored"]
+            assert sorted(r.state for r in records.values()) == ["stored"] * len(urls), [
+                (r.url, r.state, r.last_error) for r in records.values() if r.state != "stored"
+            ]
             with session_scope(env["MIRSAD_DATABASE_URL"]) as session:
                 assert session.scalar(select(func.count()).select_from(Item)) == len(urls)  # each stored once
             assert up.process.poll() is None  # the stack carried on

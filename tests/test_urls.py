@@ -6,34 +6,40 @@ from workers.core.errors import InvalidURL
 from workers.core.urls import canonicalize, site_of, url_hash
 
 
-@pytest.mark.parametrize("variant", [
-    "https://www.example.com/news/1",
-    "HTTPS://WWW.EXAMPLE.COM/news/1",
-    "https://www.example.com:443/news/1",
-    "https://www.example.com/news/1#comments",
-    "https://www.example.com/news/1?utm_source=twitter&utm_medium=social",
-    "https://www.example.com/news/1?fbclid=abc123",
-    "  https://www.example.com/news/1  ",
-])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "https://www.example.com/news/1",
+        "HTTPS://WWW.EXAMPLE.COM/news/1",
+        "https://www.example.com:443/news/1",
+        "https://www.example.com/news/1#comments",
+        "https://www.example.com/news/1?utm_source=twitter&utm_medium=social",
+        "https://www.example.com/news/1?fbclid=abc123",
+        "  https://www.example.com/news/1  ",
+    ],
+)
 def test_variants_of_one_url_share_one_identity(variant):
     assert url_hash(canonicalize(variant)) == url_hash(canonicalize("https://www.example.com/news/1"))
 
 
-@pytest.mark.parametrize("variant", [
-    "https://www.example.com/news/1/",
-    "https://example.com/news/1",
-    "https://m.example.com/news/1",
-    "https://mobile.example.com/news/1",
-    "https://amp.example.com/news/1",
-    "https://www.example.com/news/1/amp",
-    "https://www.example.com/news/1/amp/",
-    "https://www.example.com/amp/news/1",
-    "https://www.example.com/news/1.amp",
-    "https://www.example.com/news/1?amp=1",
-    "https://www.example.com/news/1?amp",
-    "https://www.example.com/news/1?outputType=amp",
-    "https://WWW.example.com:443/news/1/?gclid=x&utm_campaign=y",
-])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "https://www.example.com/news/1/",
+        "https://example.com/news/1",
+        "https://m.example.com/news/1",
+        "https://mobile.example.com/news/1",
+        "https://amp.example.com/news/1",
+        "https://www.example.com/news/1/amp",
+        "https://www.example.com/news/1/amp/",
+        "https://www.example.com/amp/news/1",
+        "https://www.example.com/news/1.amp",
+        "https://www.example.com/news/1?amp=1",
+        "https://www.example.com/news/1?amp",
+        "https://www.example.com/news/1?outputType=amp",
+        "https://WWW.example.com:443/news/1/?gclid=x&utm_campaign=y",
+    ],
+)
 def test_amp_mobile_and_trailing_slash_variants_share_one_identity(variant):
     assert canonicalize(variant) == "https://example.com/news/1"
 
@@ -49,22 +55,26 @@ def test_real_query_parameters_stay_part_of_the_identity():
 
 
 def test_non_ascii_paths_are_percent_encoded_once():
-    assert canonicalize("https://ar.example.com/أخبار/تركيا") == \
-        canonicalize("https://ar.example.com/%D8%A3%D8%AE%D8%A8%D8%A7%D8%B1/%D8%AA%D8%B1%D9%83%D9%8A%D8%A7")
+    assert canonicalize("https://ar.example.com/أخبار/تركيا") == canonicalize(
+        "https://ar.example.com/%D8%A3%D8%AE%D8%A8%D8%A7%D8%B1/%D8%AA%D8%B1%D9%83%D9%8A%D8%A7"
+    )
 
 
-@pytest.mark.parametrize("url, reason", [
-    ("", "empty"),
-    ("not a url", "spaces"),
-    ("ftp://example.com/file", "only http and https"),
-    ("file:///etc/passwd", "only http and https"),
-    ("javascript:alert(1)", "only http and https"),
-    ("example.com/news", "no scheme"),
-    ("http://", "no host"),
-    ("http://example.com:99999/", "malformed"),
-    ("http://example.com:0/", "port 0"),
-    ("http://exa mple.com/", "spaces"),
-])
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        ("", "empty"),
+        ("not a url", "spaces"),
+        ("ftp://example.com/file", "only http and https"),
+        ("file:///etc/passwd", "only http and https"),
+        ("javascript:alert(1)", "only http and https"),
+        ("example.com/news", "no scheme"),
+        ("http://", "no host"),
+        ("http://example.com:99999/", "malformed"),
+        ("http://example.com:0/", "port 0"),
+        ("http://exa mple.com/", "spaces"),
+    ],
+)
 def test_malformed_urls_are_rejected_with_a_reason(url, reason):
     with pytest.raises(InvalidURL, match=reason):
         canonicalize(url)

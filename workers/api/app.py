@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -32,7 +32,7 @@ from workers.runtime.status import status_report
 from workers.storage import sources, tokens
 from workers.storage.db import session_scope
 from workers.storage.items import (
-    ENTITY_KINDS,
+    EntityKind,
     ItemFilter,
     entity_summary,
     iter_items,
@@ -60,8 +60,11 @@ def needs(scope: str):
         if credentials is None:
             if scope == "read" and get_settings().api_reads_open:
                 return
-            raise HTTPException(401, "a bearer token is needed: Authorization: Bearer TOKEN (mirsad tokens add)",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401,
+                "a bearer token is needed: Authorization: Bearer TOKEN (mirsad tokens add)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         with session_scope() as session:
             granted = tokens.scope_of(session, credentials.credentials)
         if granted is None:
@@ -83,11 +86,18 @@ class ErrorBody(BaseModel):
     detail: str
 
 
-ERRORS = {status: {"model": ErrorBody, "description": description} for status, description in (
-    (400, "malformed query, filter, date or cursor"), (401, "no token, or an unknown or revoked one"),
-    (403, "the token's scope does not allow this"), (404, "no such URL, item, story or source"),
-    (413, "request body over MIRSAD_API_MAX_BODY"), (422, "a parameter or the body does not fit the schema"),
-    (503, "the database is unreachable"))}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (400, "malformed query, filter, date or cursor"),
+        (401, "no token, or an unknown or revoked one"),
+        (403, "the token's scope does not allow this"),
+        (404, "no such URL, item, story or source"),
+        (413, "request body over MIRSAD_API_MAX_BODY"),
+        (422, "a parameter or the body does not fit the schema"),
+        (503, "the database is unreachable"),
+    )
+}
 
 
 class PushRequest(BaseModel):
@@ -100,7 +110,7 @@ class SourceRequest(BaseModel):
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="Mirsad", version="0.1.0", description=__doc__, responses=ERRORS)  # type: ignore[arg-type]
+    app = FastAPI(title="Mirsad", version="0.1.0", description=__doc__, responses=ERRORS)
     app.add_middleware(BodyLimit, limit=get_settings().api_max_body)
     _errors(app)
     _routes(app)
@@ -118,8 +128,12 @@ def _errors(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # every method of the path, not only those of the first route that matched it
-            methods = {m for route in app.routes if route.matches(request.scope)[0] != Match.NONE
-                       for m in getattr(route, "methods", None) or ()}
+            methods = {
+                m
+                for route in app.routes
+                if route.matches(request.scope)[0] != Match.NONE
+                for m in getattr(route, "methods", None) or ()
+            }
             headers["Allow"] = ", ".join(sorted(methods))
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
@@ -137,28 +151,47 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 (one function per endpoint; the
     def push_urls(body: PushRequest) -> dict:
         if any(_has_control(url) for url in body.urls):
             raise HTTPException(400, "a URL contains a control character")
-        return {"results": [{"url": r.url, "outcome": str(r.outcome), "detail": r.detail, "id": r.url_id}
-                            for r in push(body.urls)]}
+        return {
+            "results": [
+                {"url": r.url, "outcome": str(r.outcome), "detail": r.detail, "id": r.url_id} for r in push(body.urls)
+            ]
+        }
 
     @app.get("/urls/{url_id}", dependencies=[READ], summary="A pushed URL: its state and history")
     def url_state(url_id: Id) -> dict:
         with session_scope() as session:
             record = _found(session.get(UrlRecord, url_id), f"no URL #{url_id}")
-            return {"id": record.id, "url": record.url, "canonical_url": record.canonical_url, "state": record.state,
-                    "attempts": record.attempts, "last_error": record.last_error, "item_id": record.item_id,
-                    "alias_of": record.alias_of, "created_at": record.created_at.isoformat(),
-                    "updated_at": record.updated_at.isoformat(),
-                    "history": [{"at": e.at.isoformat(), "state": e.state, "attempt": e.attempt, "detail": e.detail}
-                                for e in record.events]}
+            return {
+                "id": record.id,
+                "url": record.url,
+                "canonical_url": record.canonical_url,
+                "state": record.state,
+                "attempts": record.attempts,
+                "last_error": record.last_error,
+                "item_id": record.item_id,
+                "alias_of": record.alias_of,
+                "created_at": record.created_at.isoformat(),
+                "updated_at": record.updated_at.isoformat(),
+                "history": [
+                    {"at": e.at.isoformat(), "state": e.state, "attempt": e.attempt, "detail": e.detail}
+                    for e in record.events
+                ],
+            }
 
     @app.get("/items", dependencies=[READ], summary="Items, searched and filtered, newest or most relevant first")
-    def items(request: Request, wanted: Annotated[ItemFilter, Depends(item_filter)],
-              sort: Literal["relevance", "date"] | None = None,
-              limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50, cursor: Text = None) -> dict:
+    def items(
+        request: Request,
+        wanted: Annotated[ItemFilter, Depends(item_filter)],
+        sort: Literal["relevance", "date"] | None = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+        cursor: Text = None,
+    ) -> dict:
         with session_scope() as session:
             page = list_items(session, wanted, sort, limit, cursor, with_snippets=True)
-            listing: dict[str, object] = {"items": [item_to_dict(item) for item in page.items],
-                                          "next": _next(request, page.next_cursor)}
+            listing: dict[str, object] = {
+                "items": [item_to_dict(item) for item in page.items],
+                "next": _next(request, page.next_cursor),
+            }
         if page.snippets:
             listing["snippets"] = {str(item_id): html for item_id, html in page.snippets.items()}
         return listing
@@ -169,8 +202,9 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 (one function per endpoint; the
             return item_to_dict(_found(session.get(Item, item_id), f"no item #{item_id}"))
 
     @app.get("/stories", dependencies=[READ], summary="Stories with the latest additions first")
-    def stories(request: Request, since: Text = None, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
-                cursor: Text = None) -> dict:
+    def stories(
+        request: Request, since: Text = None, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20, cursor: Text = None
+    ) -> dict:
         with session_scope() as session:
             found, next_cursor = stories_page(session, _when(since, "since"), limit, cursor)
         return {"items": found, "next": _next(request, next_cursor)}
@@ -180,10 +214,16 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 (one function per endpoint; the
         with session_scope() as session:
             return _found(get_story(session, story_id), f"no story #{story_id}")
 
-    @app.get("/entities/{kind}/{value}", dependencies=[READ],
-             summary="A country, place, person, organisation or topic: items, stories, co-mentions, daily counts")
-    def entity(kind: Literal[ENTITY_KINDS], value: Annotated[str, Path(max_length=255)],  # type: ignore[valid-type]
-               limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20) -> dict:
+    @app.get(
+        "/entities/{kind}/{value}",
+        dependencies=[READ],
+        summary="A country, place, person, organisation or topic: items, stories, co-mentions, daily counts",
+    )
+    def entity(
+        kind: EntityKind,
+        value: Annotated[str, Path(max_length=255)],
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
+    ) -> dict:
         _no_control(value, "value")
         with session_scope() as session:
             summary = entity_summary(session, kind, value, limit)
@@ -219,22 +259,35 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 (one function per endpoint; the
         with session_scope() as session:
             return status_report(session)
 
-    @app.get("/export", dependencies=[READ], summary="Every matching item, streamed as CSV or JSON lines",
-             response_class=StreamingResponse,
-             responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}, "description": "the items"}})
-    def export(wanted: Annotated[ItemFilter, Depends(item_filter)],
-               format: Literal["csv", "jsonl"] = "jsonl") -> StreamingResponse:
+    @app.get(
+        "/export",
+        dependencies=[READ],
+        summary="Every matching item, streamed as CSV or JSON lines",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}, "description": "the items"}},
+    )
+    def export(
+        wanted: Annotated[ItemFilter, Depends(item_filter)], format: Literal["csv", "jsonl"] = "jsonl"
+    ) -> StreamingResponse:
         with session_scope() as session:  # a bad query fails here, as a 400, before the stream starts
             list_items(session, wanted, limit=1)
         rows = iter_items(wanted)
-        body = _csv(rows) if format == "csv" else _chunks(json.dumps(item_to_dict(i), ensure_ascii=False) + "\n"
-                                                          for i in rows)
+        body = (
+            _csv(rows)
+            if format == "csv"
+            else _chunks(json.dumps(item_to_dict(i), ensure_ascii=False) + "\n" for i in rows)
+        )
         media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
-        return StreamingResponse(body, media_type=media,
-                                 headers={"Content-Disposition": f'attachment; filename="mirsad-items.{format}"'})
+        return StreamingResponse(
+            body, media_type=media, headers={"Content-Disposition": f'attachment; filename="mirsad-items.{format}"'}
+        )
 
-    @app.get("/metrics", dependencies=[READ], summary="Prometheus metrics",
-             responses={200: {"content": {"text/plain": {}}, "description": "the Prometheus text format"}})
+    @app.get(
+        "/metrics",
+        dependencies=[READ],
+        summary="Prometheus metrics",
+        responses={200: {"content": {"text/plain": {}}, "description": "the Prometheus text format"}},
+    )
     def metrics() -> Response:
         content, media_type = metrics_text()
         return Response(content, media_type=media_type)
@@ -246,16 +299,27 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 (one function per endpoint; the
         return JSONResponse(checks, status_code=200 if healthy else 503)
 
 
-def item_filter(q: Text = None, tag: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006 (FastAPI's way)
-                language: Annotated[str | None, Query(max_length=16)] = None,
-                site: Annotated[str | None, Query(max_length=255)] = None,
-                story: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-                since: Text = None, until: Text = None) -> ItemFilter:
+def item_filter(
+    q: Text = None,
+    tag: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006 (FastAPI's way)
+    language: Annotated[str | None, Query(max_length=16)] = None,
+    site: Annotated[str | None, Query(max_length=255)] = None,
+    story: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    since: Text = None,
+    until: Text = None,
+) -> ItemFilter:
     """The item filters shared by /items and /export: ``q`` (the query language), tags, language, site, story, dates."""
     for name, value in (("q", q), ("language", language), ("site", site), *(("tag", t) for t in tag)):
         _no_control(value, name)
-    return ItemFilter(query=parse(q or ""), tags=tuple(parse_tag(t) for t in tag), language=language or None,
-                      site=site or None, story=story, since=_when(since, "since"), until=_when(until, "until"))
+    return ItemFilter(
+        query=parse(q or ""),
+        tags=tuple(parse_tag(t) for t in tag),
+        language=language or None,
+        site=site or None,
+        story=story,
+        since=_when(since, "since"),
+        until=_when(until, "until"),
+    )
 
 
 def _when(value: str | None, name: str) -> datetime | None:
@@ -269,8 +333,9 @@ def _when(value: str | None, name: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise HTTPException(400, f"{name}: {value!r} is not an ISO date (2026-11-30, 2026-11-30T08:00Z) "
-                                 "or a duration (30m, 2h, 7d)") from None
+        raise HTTPException(
+            400, f"{name}: {value!r} is not an ISO date (2026-11-30, 2026-11-30T08:00Z) or a duration (30m, 2h, 7d)"
+        ) from None
     if isinstance(moment, date) and not isinstance(moment, datetime):
         moment = datetime.combine(moment, datetime.min.time())
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -310,14 +375,28 @@ def _edit_sources(edit) -> None:
         sources.sync_from_config(session, config_dir)
 
 
-CSV_COLUMNS = ("id", "url", "canonical_url", "title", "language", "published_at", "author", "site_name", "story",
-               "copy_of", "stored_at", "tags", "text")
+CSV_COLUMNS = (
+    "id",
+    "url",
+    "canonical_url",
+    "title",
+    "language",
+    "published_at",
+    "author",
+    "site_name",
+    "story",
+    "copy_of",
+    "stored_at",
+    "tags",
+    "text",
+)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CHUNK_CHARS = 64_000
 
 
 def _csv(items: Iterable[Item]) -> Iterator[bytes]:
     """CSV rows; a cell a spreadsheet would run as a formula (=, +, -, @) gets a leading apostrophe."""
+
     def rows() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
@@ -407,6 +486,11 @@ class _TooLarge(Exception):
 
 async def _too_large(send, limit: int) -> None:
     body = json.dumps({"detail": f"request body over {limit} bytes (MIRSAD_API_MAX_BODY)"}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

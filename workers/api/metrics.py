@@ -18,8 +18,13 @@ from workers.storage.db import session_scope
 
 LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 # The state a URL reaches when a stage finishes → that stage
-STAGE_OF_STATE = {UrlState.FETCHED: "fetch", UrlState.CLEANED: "clean", UrlState.STRIPPED: "strip",
-                  UrlState.CLASSIFIED: "classify", UrlState.STORED: "store"}
+STAGE_OF_STATE = {
+    UrlState.FETCHED: "fetch",
+    UrlState.CLEANED: "clean",
+    UrlState.STRIPPED: "strip",
+    UrlState.CLASSIFIED: "classify",
+    UrlState.STORED: "store",
+}
 
 
 class PipelineCollector(Collector):
@@ -45,8 +50,9 @@ class PipelineCollector(Collector):
                 depths.add_metric([queue], depth)
         yield depths
         yield GaugeMetricFamily("mirsad_oldest_queued_seconds", "Age of the oldest queued URL.", value=oldest)
-        histogram = HistogramMetricFamily("mirsad_stage_seconds", "Time per stage over the last hour (ledger history).",
-                                          labels=["stage"])
+        histogram = HistogramMetricFamily(
+            "mirsad_stage_seconds", "Time per stage over the last hour (ledger history).", labels=["stage"]
+        )
         for state, stage in STAGE_OF_STATE.items():
             seconds = latencies.get(state, [])
             buckets = [(str(bound), sum(1 for s in seconds if s <= bound)) for bound in LATENCY_BUCKETS]

@@ -39,8 +39,10 @@ def main(argv: list[str] | None = None) -> int:
             require_schema()
         return args.handler(args) or 0
     except DatabaseUnavailable as exc:
-        err.print(f"[red]error:[/red] {escape(one_line(str(exc)))} (database {safe_url(settings.database_url)}: "
-                  f"start it, or set MIRSAD_DATABASE_URL)")
+        err.print(
+            f"[red]error:[/red] {escape(one_line(str(exc)))} (database {safe_url(settings.database_url)}: "
+            f"start it, or set MIRSAD_DATABASE_URL)"
+        )
         return 2
     except MirsadError as exc:
         err.print(f"[red]error:[/red] {escape(one_line(exc.reason))}")

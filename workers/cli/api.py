@@ -25,6 +25,12 @@ def cmd_api(args) -> int:
     from workers.storage.db import migrate
 
     migrate()
-    uvicorn.run(APP_FACTORY, factory=True, host=args.host, port=args.port, log_level=get_settings().log_level.lower(),
-                proxy_headers=False)
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=args.host,
+        port=args.port,
+        log_level=get_settings().log_level.lower(),
+        proxy_headers=False,
+    )
     return 0

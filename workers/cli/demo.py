@@ -48,13 +48,16 @@ def cmd_demo(args) -> int:
             pass
 
     try:
-        server = ThreadingHTTPServer(("127.0.0.1", args.port),
-                                     functools.partial(QuietHandler, directory=str(pages_dir)))
+        server = ThreadingHTTPServer(
+            ("127.0.0.1", args.port), functools.partial(QuietHandler, directory=str(pages_dir))
+        )
     except OSError as exc:
         raise fail(f"port {args.port} on 127.0.0.1 is not free ({exc.strerror}); pick another with --port N") from None
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    err.print(f"serving {len(pages)} sample pages from {pages_dir} on http://127.0.0.1:{args.port}/; "
-              f"database {safe_url(settings.database_url)}")
+    err.print(
+        f"serving {len(pages)} sample pages from {pages_dir} on http://127.0.0.1:{args.port}/; "
+        f"database {safe_url(settings.database_url)}"
+    )
     log_path = Path(tempfile.gettempdir()) / "mirsad-demo.log"
     with open(log_path, "ab") as log_file, Stack(log_file=log_file):
         err.print(f"stack started (worker logs: {log_path})")
@@ -90,15 +93,26 @@ def _wait_until_final(ids: list[int], timeout: float) -> dict[int, str]:
 def _print_demo_items(ids: list[int]) -> None:
     """One row per page: the item id (what ``show``, ``items`` and ``stories`` take) and the URL id (``url:N``)."""
     with session_scope() as session:
-        print_rows(["item", "state", "lang", "title", "tags", "url id"],
-                   [[item.id if item else "", record.state, (item.language or "") if item else "",
-                     cut_at_word(item.title, 50) if item else (record.last_error or ""),
-                     tag_summary(item) if item else "", f"url:{record.id}"]
-                    for record, item in queries.urls_with_items(session, ids)])
+        print_rows(
+            ["item", "state", "lang", "title", "tags", "url id"],
+            [
+                [
+                    item.id if item else "",
+                    record.state,
+                    (item.language or "") if item else "",
+                    cut_at_word(item.title, 50) if item else (record.last_error or ""),
+                    tag_summary(item) if item else "",
+                    f"url:{record.id}",
+                ]
+                for record, item in queries.urls_with_items(session, ids)
+            ],
+        )
         err.print("show one with: mirsad show ITEM (or mirsad show url:N)")
 
+
 def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
-    demo = command("demo", cmd_demo,
-                   "Serve the sample pages in seeds/, run the stack, push them and print the tagged items.")
+    demo = command(
+        "demo", cmd_demo, "Serve the sample pages in seeds/, run the stack, push them and print the tagged items."
+    )
     demo.add_argument("--port", type=int, default=8765, help="local port for the sample pages")
     demo.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for every item")

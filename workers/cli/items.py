@@ -50,11 +50,15 @@ def cmd_push(args) -> int:
         bar = progress.add_task("pushing", total=len(urls))
         for result in push(urls):
             counts[result.outcome] += 1
-            progress.console.print(f"[{style[result.outcome]}]{result.outcome:<8}[/] {escape(result.url)}  "
-                                   f"{escape(result.detail)}", soft_wrap=True)  # one line per URL, for grep
+            progress.console.print(
+                f"[{style[result.outcome]}]{result.outcome:<8}[/] {escape(result.url)}  {escape(result.detail)}",
+                soft_wrap=True,
+            )  # one line per URL, for grep
             progress.advance(bar)
-    err.print(f"{counts[PushVerdict.ACCEPTED]} accepted, {counts[PushVerdict.KNOWN]} already known, "
-              f"{counts[PushVerdict.REJECTED]} rejected")
+    err.print(
+        f"{counts[PushVerdict.ACCEPTED]} accepted, {counts[PushVerdict.KNOWN]} already known, "
+        f"{counts[PushVerdict.REJECTED]} rejected"
+    )
     return 1 if counts[PushVerdict.REJECTED] else 0
 
 
@@ -74,8 +78,9 @@ def attached_processes() -> list[dict] | None:
 def warn_without_fetch_worker() -> None:
     processes = attached_processes()
     if processes is not None and not any(FETCH_QUEUE in (p["queues"] or "").split(",") for p in processes):
-        err.print(f"[yellow]warning:[/yellow] no worker consumes the {FETCH_QUEUE} queue; the URLs wait until one "
-                  "starts")  # fits 80 columns: one line
+        err.print(
+            f"[yellow]warning:[/yellow] no worker consumes the {FETCH_QUEUE} queue; the URLs wait until one starts"
+        )  # fits 80 columns: one line
 
 
 def cmd_watch(args) -> int:
@@ -114,9 +119,20 @@ def cmd_items(args) -> int:
             for item in rows:
                 print_item_line(item, True)
         else:
-            print_rows(["item", "stored", "lang", "title", "site", "tags"],
-                       [[item.id, item.stored_at.strftime("%Y-%m-%d %H:%M"), item.language or "",
-                         cut_at_word(item.title, 60), item.site_name or "", tag_summary(item)] for item in rows])
+            print_rows(
+                ["item", "stored", "lang", "title", "site", "tags"],
+                [
+                    [
+                        item.id,
+                        item.stored_at.strftime("%Y-%m-%d %H:%M"),
+                        item.language or "",
+                        cut_at_word(item.title, 60),
+                        item.site_name or "",
+                        tag_summary(item),
+                    ]
+                    for item in rows
+                ],
+            )
     err.print(shown_of(len(rows), total, "item(s)"))
     return 0
 
@@ -134,9 +150,14 @@ def cmd_stories(args) -> int:
     for story in found:  # items in order of publication: the first row is the first source to publish
         for position, member in enumerate(story["items"]):
             copy = f" (copy of #{member['copy_of']})" if member["copy_of"] else ""
-            table.add_row(str(story["story"]) if position == 0 else "", f"#{member['id']}",
-                          (member["published_at"] or "")[:16].replace("T", " "), member["source"],
-                          f"{member['title'] or ''}{copy}", end_section=position == len(story["items"]) - 1)
+            table.add_row(
+                str(story["story"]) if position == 0 else "",
+                f"#{member['id']}",
+                (member["published_at"] or "")[:16].replace("T", " "),
+                member["source"],
+                f"{member['title'] or ''}{copy}",
+                end_section=position == len(story["items"]) - 1,
+            )
     out.print(table)
     err.print(f"{len(found)} stor{'y' if len(found) == 1 else 'ies'}")
     return 0
@@ -157,8 +178,10 @@ def cmd_show(args) -> int:
         if record is not None:
             data["state"] = record.state
             data["last_error"] = record.last_error
-            data["history"] = [{"at": e.at.isoformat(), "state": e.state, "attempt": e.attempt, "detail": e.detail}
-                               for e in record.events]
+            data["history"] = [
+                {"at": e.at.isoformat(), "state": e.state, "attempt": e.attempt, "detail": e.detail}
+                for e in record.events
+            ]
     if args.json:
         print_json(data, indent=2)
         return 0
@@ -179,21 +202,35 @@ def cmd_status(args) -> int:
         depths = {queue: f"? ({type(exc).__name__})" for queue in queues}
     with session_scope() as session:
         counts = ledger.counts_by_state(session)
-        failures = [{"url": r.url, "state": r.state, "reason": r.last_error, "at": r.updated_at.isoformat()}
-                    for r in ledger.latest_failures(session)]
+        failures = [
+            {"url": r.url, "state": r.state, "reason": r.last_error, "at": r.updated_at.isoformat()}
+            for r in ledger.latest_failures(session)
+        ]
         flagged = sources.flagged(session, datetime.now(UTC))
         sick_sites = [site.to_dict() for site in health.flagged(session)]
     processes = attached_processes()
     if args.json:
-        print_json({"queues": depths, "states": counts, "latest_failures": failures,
-                    "flagged_sources": flagged, "flagged_sites": sick_sites, "processes": processes})
+        print_json(
+            {
+                "queues": depths,
+                "states": counts,
+                "latest_failures": failures,
+                "flagged_sources": flagged,
+                "flagged_sites": sick_sites,
+                "processes": processes,
+            }
+        )
         return 0
     if processes is not None:
-        print_rows(["process", "role", "queues", "last heartbeat"],
-                   [[p["name"], p["role"], p["queues"], f"{p['seconds_ago']:g} s ago"] for p in processes])
+        print_rows(
+            ["process", "role", "queues", "last heartbeat"],
+            [[p["name"], p["role"], p["queues"], f"{p['seconds_ago']:g} s ago"] for p in processes],
+        )
         if not any(p["role"] == "beat" for p in processes):
-            err.print("[yellow]warning:[/yellow] no beat attached: stuck URLs are not re-enqueued and sources are "
-                      "not polled (mirsad up, or mirsad beat)")
+            err.print(
+                "[yellow]warning:[/yellow] no beat attached: stuck URLs are not re-enqueued and sources are "
+                "not polled (mirsad up, or mirsad beat)"
+            )
         if not processes:
             err.print("[yellow]warning:[/yellow] no worker attached: nothing is processed (mirsad up)")
     table = Table("queue", "waiting")
@@ -205,8 +242,10 @@ def cmd_status(args) -> int:
         table.add_row(state, str(counts.get(state, 0)))
     out.print(table)
     if failures:
-        print_rows(["failed at", "state", "URL", "reason"],
-                   [[(f["at"] or "")[:19], f["state"], f["url"], f["reason"] or ""] for f in failures])
+        print_rows(
+            ["failed at", "state", "URL", "reason"],
+            [[(f["at"] or "")[:19], f["state"], f["url"], f["reason"] or ""] for f in failures],
+        )
     if flagged:
         table = Table("source", "needs a look")
         for source in flagged:
@@ -242,6 +281,7 @@ def cmd_extract(args) -> int:
         print_document(data)
     return 0
 
+
 def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
     push = command("push", cmd_push, "Validate and enqueue URLs; exits 1 if any was rejected.")
     push.add_argument("urls", nargs="*", metavar="URL", help="URLs, or - to read them from standard input")
@@ -252,14 +292,22 @@ def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
     watch.add_argument("--interval", type=float, default=0.5, help=argparse.SUPPRESS)
 
     items = command("items", cmd_items, "List stored items, newest first.")
-    items.add_argument("--tag", action="append", default=[], metavar="KIND:VALUE",
-                       help="only items with this tag (repeat to require several)")
+    items.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="KIND:VALUE",
+        help="only items with this tag (repeat to require several)",
+    )
     items.add_argument("--since", help="stored since an ISO date/time, or a duration such as 2h, 30m, 7d")
     items.add_argument("--limit", type=int, default=20)
     items.add_argument("--json", action="store_true")
 
-    stories = command("stories", cmd_stories,
-                      "List stories (reports of one event), latest first, with their items and the first to publish.")
+    stories = command(
+        "stories",
+        cmd_stories,
+        "List stories (reports of one event), latest first, with their items and the first to publish.",
+    )
     stories.add_argument("--since", help="with an item stored since an ISO date/time, or a duration such as 2h, 7d")
     stories.add_argument("--limit", type=int, default=20)
     stories.add_argument("--json", action="store_true", help="JSON lines, one story each")
@@ -271,8 +319,9 @@ def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
     status = command("status", cmd_status, "Queue depths, URLs per state and the latest failures.")
     status.add_argument("--json", action="store_true")
 
-    extract = command("extract", cmd_extract,
-                      "Run clean, strip and classify in-process on one page; no queue, no database.")
+    extract = command(
+        "extract", cmd_extract, "Run clean, strip and classify in-process on one page; no queue, no database."
+    )
     extract.add_argument("source", metavar="PATH|URL|-")
     extract.add_argument("--text", action="store_true", help="the input is already extracted plain text")
     extract.add_argument("--json", action="store_true")

@@ -48,7 +48,7 @@ def cut_at_word(text: str | None, limit: int) -> str:
     text = " ".join((text or "").split())
     if len(text) <= limit:
         return text
-    cut = text[:limit - 1]
+    cut = text[: limit - 1]
     return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,.;:—-") + "…"
 
 
@@ -93,8 +93,10 @@ def print_item_line(item: Item, as_json: bool) -> None:
         data = item_to_dict(item)
         print(json.dumps(data, ensure_ascii=False))
     else:
-        out.print(f"#{item.id} [{item.language or '?'}] {item.title or '(no title)'} — "
-                  f"{item.site_name or item.url} — {tag_summary(item)}")
+        out.print(
+            f"#{item.id} [{item.language or '?'}] {item.title or '(no title)'} — "
+            f"{item.site_name or item.url} — {tag_summary(item)}"
+        )
 
 
 def tag_summary(item: Item) -> str:
@@ -105,8 +107,20 @@ def tag_summary(item: Item) -> str:
 
 def print_document(data: dict) -> None:
     out.rule(data.get("title") or "(no title)")
-    for key in ("id", "url", "canonical_url", "language", "published_at", "author", "site_name", "credit",
-                "fetched_at", "stored_at", "state", "last_error"):
+    for key in (
+        "id",
+        "url",
+        "canonical_url",
+        "language",
+        "published_at",
+        "author",
+        "site_name",
+        "credit",
+        "fetched_at",
+        "stored_at",
+        "state",
+        "last_error",
+    ):
         if data.get(key) is not None:
             out.print(Text.assemble((key, "bold"), f": {data[key]}"))
     if data.get("keywords"):
@@ -142,6 +156,7 @@ def parse_since(value: str) -> datetime:
 
 safe_url = redacted
 
+
 def require_broker() -> None:
     """Fail early, with the fix, when Redis is not there (rather than hanging in a retry loop), or when it
     already serves another database (whose workers would take our messages and find nothing)."""
@@ -154,8 +169,10 @@ def require_broker() -> None:
         client = broker_client(settings)
         client.ping()
     except redis.RedisError as exc:
-        raise fail(f"Redis is not reachable at {safe_url(settings.redis_url)} ({exc}). Start it (e.g. "
-                   f"`redis-server --daemonize yes`) or set MIRSAD_REDIS_URL.") from None
+        raise fail(
+            f"Redis is not reachable at {safe_url(settings.redis_url)} ({exc}). Start it (e.g. "
+            f"`redis-server --daemonize yes`) or set MIRSAD_REDIS_URL."
+        ) from None
     check_broker(client, settings)
 
 
@@ -170,5 +187,7 @@ def require_schema() -> None:
         migrate()
         err.print(f"database {safe_url(settings.database_url)} was never migrated: created its tables")
     elif current != head:
-        raise fail(f"database {safe_url(settings.database_url)} is at revision {current}, this Mirsad needs {head}: "
-                   f"run `mirsad migrate`")
+        raise fail(
+            f"database {safe_url(settings.database_url)} is at revision {current}, this Mirsad needs {head}: "
+            f"run `mirsad migrate`"
+        )

@@ -18,13 +18,27 @@ def cmd_requeue(args) -> int:
     if not args.dry_run:
         require_broker()
     states = [args.state] if args.state else [UrlState.FAILED, UrlState.DEAD]
-    done = requeue(f"mirsad requeue ({getpass.getuser()})", states=states, reason=args.reason,
-                   since=parse_since(args.since) if args.since else None, site=args.site, targets=args.targets,
-                   dry_run=args.dry_run)
+    done = requeue(
+        f"mirsad requeue ({getpass.getuser()})",
+        states=states,
+        reason=args.reason,
+        since=parse_since(args.since) if args.since else None,
+        site=args.site,
+        targets=args.targets,
+        dry_run=args.dry_run,
+    )
     if args.json:
         for row in done:
-            print_json({"url_id": row.url_id, "url": row.url, "was": row.was, "reason": row.reason,
-                        "to_state": row.to_state, "dry_run": args.dry_run})
+            print_json(
+                {
+                    "url_id": row.url_id,
+                    "url": row.url,
+                    "was": row.was,
+                    "reason": row.reason,
+                    "to_state": row.to_state,
+                    "dry_run": args.dry_run,
+                }
+            )
     elif done:
         table = Table("url id", "was", Column("reason", overflow="fold"), "back to", Column("URL", overflow="fold"))
         for row in done:
@@ -36,10 +50,12 @@ def cmd_requeue(args) -> int:
 
 
 def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
-    requeue = command("requeue", cmd_requeue,
-                      "Put failed or dead URLs back to the stage they failed at, attempts reset.")
-    requeue.add_argument("targets", nargs="*", metavar="URL|ID",
-                         help="only these: URLs, url ids (N or url:N) or item ids (item:N)")
+    requeue = command(
+        "requeue", cmd_requeue, "Put failed or dead URLs back to the stage they failed at, attempts reset."
+    )
+    requeue.add_argument(
+        "targets", nargs="*", metavar="URL|ID", help="only these: URLs, url ids (N or url:N) or item ids (item:N)"
+    )
     requeue.add_argument("--state", choices=[UrlState.FAILED, UrlState.DEAD], help="default: both")
     requeue.add_argument("--reason", help="only URLs whose last error contains this text (any case)")
     requeue.add_argument("--since", help="only URLs that ended since an ISO date/time, or a duration such as 2h, 7d")

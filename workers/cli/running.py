@@ -69,17 +69,28 @@ def cmd_worker(args) -> int:
     queues = args.queues.split(",") if args.queues else list(IO_QUEUES + CPU_QUEUES)
     io_only = set(queues) <= set(IO_QUEUES)
     pool = args.pool or ("threads" if io_only else "solo")
-    argv = ["worker", "--queues", ",".join(queues), "--loglevel", settings.log_level, "--pool", pool,
-            "--hostname", f"{'fetch' if io_only else 'process'}-{os.getpid()}@%h"]
+    argv = [
+        "worker",
+        "--queues",
+        ",".join(queues),
+        "--loglevel",
+        settings.log_level,
+        "--pool",
+        pool,
+        "--hostname",
+        f"{'fetch' if io_only else 'process'}-{os.getpid()}@%h",
+    ]
     if pool == "threads":  # many requests in flight, and a few messages prefetched per thread
         argv += ["--concurrency", str(args.concurrency or settings.fetch_concurrency), "--prefetch-multiplier", "2"]
     elif pool == "prefork":
         argv += ["--concurrency", str(args.concurrency or settings.process_concurrency)]
     if not io_only:  # before consuming (and before a prefork pool forks, so children inherit it)
         from workers.runtime.pipeline import warm_up
+
         warm_up()
-    Watchdog(settings, f"{'fetch' if io_only else 'process'}-{os.getpid()}@{socket.gethostname()}",
-             ",".join(queues)).start()
+    Watchdog(
+        settings, f"{'fetch' if io_only else 'process'}-{os.getpid()}@{socket.gethostname()}", ",".join(queues)
+    ).start()
     app.worker_main(argv)
     return 0
 
@@ -105,14 +116,18 @@ def cmd_beat(_args) -> int:
             if deployment.take_beat_lock(client, token):
                 break
             if not said:
-                log.warning("another beat (%s) runs for this deployment; this one stands by until it stops",
-                            deployment.beat_holder(client))
+                log.warning(
+                    "another beat (%s) runs for this deployment; this one stands by until it stops",
+                    deployment.beat_holder(client),
+                )
                 said = True
             waiting_since = time.monotonic()
         except redis.RedisError as exc:
             if time.monotonic() - waiting_since > settings.worker_stall_exit:
-                raise fail(f"the broker {safe_url(settings.redis_url)} has been unreachable for longer than "
-                           f"MIRSAD_WORKER_STALL_EXIT ({exc})") from None
+                raise fail(
+                    f"the broker {safe_url(settings.redis_url)} has been unreachable for longer than "
+                    f"MIRSAD_WORKER_STALL_EXIT ({exc})"
+                ) from None
         time.sleep(5)
     Watchdog(settings, f"beat-{os.getpid()}@{socket.gethostname()}", beat_token=token).start()
     app.start(["beat", "--scheduler", "celery.beat:Scheduler", "--loglevel", settings.log_level])
@@ -128,15 +143,20 @@ def cmd_up(_args) -> int:
     check_config_or_exit(settings)
     migrate()
     require_broker()
-    stop = lambda *_: (_ for _ in ()).throw(KeyboardInterrupt())  # noqa: E731
+
+    def stop(*_) -> None:
+        raise KeyboardInterrupt
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGHUP, stop)
     stack = Stack()
     try:
         stack.start()
-        err.print(f"[bold]Mirsad is running[/bold] (database {safe_url(settings.database_url)}, broker "
-                  f"{safe_url(settings.redis_url)}). Push with [cyan]mirsad push URL[/cyan], follow with "
-                  f"[cyan]mirsad watch[/cyan]. Ctrl-C stops.")
+        err.print(
+            f"[bold]Mirsad is running[/bold] (database {safe_url(settings.database_url)}, broker "
+            f"{safe_url(settings.redis_url)}). Push with [cyan]mirsad push URL[/cyan], follow with "
+            f"[cyan]mirsad watch[/cyan]. Ctrl-C stops."
+        )
         while True:
             stack.restart_exited()  # logged, with the exit code and the backoff
             time.sleep(0.5)
@@ -156,20 +176,25 @@ def cmd_settings(args) -> int:
         for name, _value, default, doc in rows:
             print(f"| `{name}` | `{default}` | {doc} |")
         return 0
-    table = Table(Column("variable", no_wrap=True), Column("value", overflow="fold"),
-                  Column("meaning", overflow="fold"))
+    table = Table(
+        Column("variable", no_wrap=True), Column("value", overflow="fold"), Column("meaning", overflow="fold")
+    )
     for name, value, _default, doc in rows:
         table.add_row(name, value, doc)
     out.print(table)
     return 0
+
 
 def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
     command("up", cmd_up, "Run a whole stack in the foreground (migrate, workers for every queue, beat).")
     worker = command("worker", cmd_worker, "Run one Celery worker (scale out by running more).")
     worker.add_argument("--queues", help="comma-separated queues (default: all)")
     worker.add_argument("--concurrency", type=int, help="threads (threads pool) or processes (prefork pool)")
-    worker.add_argument("--pool", choices=["solo", "threads", "prefork"],
-                        help="default: threads for the fetch queue alone, else solo (one process: run one per core)")
+    worker.add_argument(
+        "--pool",
+        choices=["solo", "threads", "prefork"],
+        help="default: threads for the fetch queue alone, else solo (one process: run one per core)",
+    )
     command("beat", cmd_beat, "Run the scheduler (the reconciler); run exactly one per deployment.")
     command("migrate", cmd_migrate, "Bring the database schema to the newest revision.")
     settings = command("settings", cmd_settings, "Print every MIRSAD_* setting with its value and meaning.")

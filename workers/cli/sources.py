@@ -30,11 +30,25 @@ def cmd_sources_list(args) -> int:
     if args.json or getattr(args, "json_listing", False):
         print_json(rows)
         return 0
-    table = Table(Column("url", overflow="fold"), "kind", "every", "last poll", "last new", "new URLs",
-                  Column("health", overflow="fold"))
+    table = Table(
+        Column("url", overflow="fold"),
+        "kind",
+        "every",
+        "last poll",
+        "last new",
+        "new URLs",
+        Column("health", overflow="fold"),
+    )
     for row in rows:
-        table.add_row(row["url"], row["kind"] or "?", f"{row['every']}s", (row["last_polled_at"] or "never")[:19],
-                      (row["last_new_at"] or "never")[:19], str(row["entries_seen"]), row["flag"] or "ok")
+        table.add_row(
+            row["url"],
+            row["kind"] or "?",
+            f"{row['every']}s",
+            (row["last_polled_at"] or "never")[:19],
+            (row["last_new_at"] or "never")[:19],
+            str(row["entries_seen"]),
+            row["flag"] or "ok",
+        )
     out.print(table)
     flagged = sum(bool(row["flag"]) for row in rows)
     err.print(f"{len(rows)} source(s), {flagged} flagged; they are listed in {_sources_file()}")
@@ -113,8 +127,9 @@ def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
     sources.set_defaults(json=False)  # `mirsad sources` alone lists them
     sources.add_argument("--json", dest="json_listing", action="store_true", help="list them as JSON")
     source_commands = sources.add_subparsers(dest="sources_command", metavar="list|add|remove|discover")
-    source_list = source_commands.add_parser("list",
-                                             help="every source with its health (failing or quiet ones flagged)")
+    source_list = source_commands.add_parser(
+        "list", help="every source with its health (failing or quiet ones flagged)"
+    )
     source_list.set_defaults(handler=cmd_sources_list)
     source_list.add_argument("--json", action="store_true")
     source_add = source_commands.add_parser("add", help="follow a feed or sitemap (written to config/sources.yaml)")
@@ -124,8 +139,9 @@ def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
     source_remove = source_commands.add_parser("remove", help="stop following a source")
     source_remove.set_defaults(handler=cmd_sources_remove)
     source_remove.add_argument("url", metavar="URL")
-    source_discover = source_commands.add_parser("discover",
-                                                 help="find a site's feeds and sitemaps (home page, robots.txt)")
+    source_discover = source_commands.add_parser(
+        "discover", help="find a site's feeds and sitemaps (home page, robots.txt)"
+    )
     source_discover.set_defaults(handler=cmd_sources_discover)
     source_discover.add_argument("url", metavar="URL", help="the site's home page")
     source_discover.add_argument("--add", action="store_true", help="follow every source found")

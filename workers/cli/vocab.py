@@ -28,15 +28,30 @@ def cmd_sites(args) -> int:
         with session_scope() as session:
             lines = site_lines(session, site, 1 if args.all else min_articles)
         if args.json:
-            print_json({"site": site, "min_articles": min_articles,
-                              "lines": [{"line": line.line, "articles": line.articles,
-                                         "fingerprint": line.fingerprint, "learned": line.articles >= min_articles}
-                                        for line in lines]})
+            print_json(
+                {
+                    "site": site,
+                    "min_articles": min_articles,
+                    "lines": [
+                        {
+                            "line": line.line,
+                            "articles": line.articles,
+                            "fingerprint": line.fingerprint,
+                            "learned": line.articles >= min_articles,
+                        }
+                        for line in lines
+                    ],
+                }
+            )
             return 0
         table = Table("articles", "learned", Column("line", overflow="fold"), "rule")
         for line in lines:
-            table.add_row(str(line.articles), "yes" if line.articles >= min_articles else "",
-                          line.line, f"site:{line.fingerprint}")
+            table.add_row(
+                str(line.articles),
+                "yes" if line.articles >= min_articles else "",
+                line.line,
+                f"site:{line.fingerprint}",
+            )
         out.print(table)
         err.print(f"{len(lines)} line(s) of {site}; a line is learned once seen in {min_articles} articles")
         return 0
@@ -47,18 +62,32 @@ def cmd_sites(args) -> int:
         health = {h.site: h for h in site_health(session)}
     names = [*health, *(site for site in summaries if site not in health)]  # flagged sites first
     if args.json:
-        print_json([{"site": site, "articles": summaries[site].articles if site in summaries else 0,
-                     "learned": summaries[site].learned if site in summaries else 0,
-                     "health": health[site].to_dict() if site in health else None} for site in names])
+        print_json(
+            [
+                {
+                    "site": site,
+                    "articles": summaries[site].articles if site in summaries else 0,
+                    "learned": summaries[site].learned if site in summaries else 0,
+                    "health": health[site].to_dict() if site in health else None,
+                }
+                for site in names
+            ]
+        )
         return 0
-    table = Table("site", "articles", "lines learned", "median chars", "last item",
-                  Column("needs a look", overflow="fold"))
+    table = Table(
+        "site", "articles", "lines learned", "median chars", "last item", Column("needs a look", overflow="fold")
+    )
     for site in names:
         summary, figures = summaries.get(site), health.get(site)
         last = f"{figures.days_since_last_item:g} d ago" if figures and figures.days_since_last_item is not None else ""
-        table.add_row(site, str(summary.articles if summary else 0), str(summary.learned if summary else 0),
-                      f"{figures.median_chars:.0f}" if figures and figures.median_chars else "", last,
-                      "; ".join(figures.flags) if figures else "")
+        table.add_row(
+            site,
+            str(summary.articles if summary else 0),
+            str(summary.learned if summary else 0),
+            f"{figures.median_chars:.0f}" if figures and figures.median_chars else "",
+            last,
+            "; ".join(figures.flags) if figures else "",
+        )
     out.print(table)
     bad = sum(1 for figures in health.values() if figures.flags)
     err.print(f"{len(names)} site(s), {bad} flagged; details: mirsad sites show SITE")
@@ -70,8 +99,9 @@ def cmd_entities_list(args) -> int:
 
     entities = list_entities(get_settings().config_dir, args.kind)
     if args.json or getattr(args, "json_listing", False):
-        print_json([{"kind": e.kind, "name": e.name, "aliases": list(e.aliases), "short": list(e.short)}
-                    for e in entities])
+        print_json(
+            [{"kind": e.kind, "name": e.name, "aliases": list(e.aliases), "short": list(e.short)} for e in entities]
+        )
         return 0
     table = Table("kind", "name", Column("aliases", overflow="fold"), "short")
     for e in entities:
@@ -88,16 +118,20 @@ def cmd_entities_add(args) -> int:
         path = add_entity(get_settings().config_dir, args.kind, args.name, args.alias, args.short)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    err.print(f"added {args.kind} {escape(args.name)} to {path}; workers tag it from their next item, "
-              f"mirsad extract at once")
+    err.print(
+        f"added {args.kind} {escape(args.name)} to {path}; workers tag it from their next item, mirsad extract at once"
+    )
     return 0
 
+
 def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
-    sites = command("sites", cmd_sites, "List the sites seen, with their health (flagged first), articles and "
-                                        "learned lines.")
+    sites = command(
+        "sites", cmd_sites, "List the sites seen, with their health (flagged first), articles and learned lines."
+    )
     sites.add_argument("--json", action="store_true")
     site_show = sites.add_subparsers(dest="sites_command", metavar="show").add_parser(
-        "show", help="the lines one site repeats, with the articles each was seen in")
+        "show", help="the lines one site repeats, with the articles each was seen in"
+    )
     site_show.add_argument("site", metavar="SITE", help="a host (aa.com.tr, www.aa.com.tr) or a URL of the site")
     site_show.add_argument("--all", action="store_true", help="every line counted, not only those learned")
     site_show.add_argument("--json", action="store_true")
@@ -111,10 +145,15 @@ def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
     entity_list.add_argument("--kind", choices=["person", "org"])
     entity_list.add_argument("--json", action="store_true")
     entity_add = entity_commands.add_parser(
-        "add", help="add a person or organisation (tags from the next item a worker classifies, or the next extract)")
+        "add", help="add a person or organisation (tags from the next item a worker classifies, or the next extract)"
+    )
     entity_add.set_defaults(handler=cmd_entities_add)
     entity_add.add_argument("kind", choices=["person", "org"])
     entity_add.add_argument("name", help="the canonical name (also matched as an alias)")
     entity_add.add_argument("--alias", action="append", default=[], help="another spelling (repeat for several)")
-    entity_add.add_argument("--short", action="append", default=[],
-                            help="a short form (a surname) that counts only after a full mention (repeatable)")
+    entity_add.add_argument(
+        "--short",
+        action="append",
+        default=[],
+        help="a short form (a surname) that counts only after a full mention (repeatable)",
+    )

@@ -54,70 +54,113 @@ class Settings:
 
     database_url: str = field(
         default_factory=_default_database_url,
-        metadata={"doc": "SQLAlchemy URL of the database; PostgreSQL in deployment (postgresql+psycopg://…).",
-                  "shown": "sqlite:///$XDG_DATA_HOME/mirsad/mirsad.db (~/.local/share/…)"})
-    redis_url: str = field(default="redis://localhost:6379/0",
-                           metadata={"doc": "Redis URL of the Celery broker."})
-    config_dir: Path = field(default_factory=_default_config_dir,
-                             metadata={"doc": "Folder of the YAML files users edit (markers, countries, taxonomy); "
-                                              "re-read when a file changes. A folder that does not exist is created "
-                                              "with the default files.",
-                                       "shown": "config/ of the checkout, else $XDG_CONFIG_HOME/mirsad"})
+        metadata={
+            "doc": "SQLAlchemy URL of the database; PostgreSQL in deployment (postgresql+psycopg://…).",
+            "shown": "sqlite:///$XDG_DATA_HOME/mirsad/mirsad.db (~/.local/share/…)",
+        },
+    )
+    redis_url: str = field(default="redis://localhost:6379/0", metadata={"doc": "Redis URL of the Celery broker."})
+    config_dir: Path = field(
+        default_factory=_default_config_dir,
+        metadata={
+            "doc": "Folder of the YAML files users edit (markers, countries, taxonomy); "
+            "re-read when a file changes. A folder that does not exist is created "
+            "with the default files.",
+            "shown": "config/ of the checkout, else $XDG_CONFIG_HOME/mirsad",
+        },
+    )
     allow_private_hosts: str = field(
         default="0",
-        metadata={"doc": "1 lets fetch reach loopback/private/reserved addresses (tests and demo only); "
-                         "a comma-separated list of networks (127.0.0.0/8,::1) allows just those."})
+        metadata={
+            "doc": "1 lets fetch reach loopback/private/reserved addresses (tests and demo only); "
+            "a comma-separated list of networks (127.0.0.0/8,::1) allows just those."
+        },
+    )
     reconcile_after: float = field(
         default=600.0,
-        metadata={"doc": "Seconds a URL may sit in a non-final state before the reconciler re-enqueues it."})
+        metadata={"doc": "Seconds a URL may sit in a non-final state before the reconciler re-enqueues it."},
+    )
     max_attempts: int = field(
-        default=5, metadata={"doc": "Attempts at one stage before a URL is marked dead with its last error."})
+        default=5, metadata={"doc": "Attempts at one stage before a URL is marked dead with its last error."}
+    )
     retry_backoff: float = field(
-        default=2.0, metadata={"doc": "First retry delay in seconds; doubles each attempt, with jitter."})
+        default=2.0, metadata={"doc": "First retry delay in seconds; doubles each attempt, with jitter."}
+    )
     retry_backoff_max: float = field(default=120.0, metadata={"doc": "Ceiling of the retry delay in seconds."})
     connect_timeout: float = field(default=10.0, metadata={"doc": "Seconds to open a connection."})
     read_timeout: float = field(default=20.0, metadata={"doc": "Seconds to wait for any bytes from the server."})
     total_timeout: float = field(default=60.0, metadata={"doc": "Seconds for a whole fetch, redirects included."})
     max_bytes: int = field(
-        default=10_000_000, metadata={"doc": "Cap on a page's decoded body, enforced while streaming."})
+        default=10_000_000, metadata={"doc": "Cap on a page's decoded body, enforced while streaming."}
+    )
     max_redirects: int = field(default=5, metadata={"doc": "Redirect hops followed before giving up."})
-    user_agent: str = field(default="Mirsad/0.1 (news ingest)",
-                            metadata={"doc": "User-Agent header sent with every request."})
+    user_agent: str = field(
+        default="Mirsad/0.1 (news ingest)", metadata={"doc": "User-Agent header sent with every request."}
+    )
     min_text_chars: int = field(
-        default=50, metadata={"doc": "Shortest extracted body accepted as an article; less is an empty extraction."})
+        default=50, metadata={"doc": "Shortest extracted body accepted as an article; less is an empty extraction."}
+    )
     site_line_min_articles: int = field(
-        default=3, metadata={"doc": "Distinct articles of one site a short line must appear in before strip removes it "
-                                    "from that site's later articles as learned boilerplate."})
+        default=3,
+        metadata={
+            "doc": "Distinct articles of one site a short line must appear in before strip removes it "
+            "from that site's later articles as learned boilerplate."
+        },
+    )
     story_window_days: float = field(
-        default=7.0, metadata={"doc": "Days apart two items may be published and still join one story (also how far "
-                                      "back the store stage looks for the story a new item belongs to)."})
+        default=7.0,
+        metadata={
+            "doc": "Days apart two items may be published and still join one story (also how far "
+            "back the store stage looks for the story a new item belongs to)."
+        },
+    )
     story_index_items: int = field(
-        default=5_000, metadata={"doc": "Most items of the story window each processing worker keeps in memory to "
-                                         "match new items against (the newest; bounds a worker's memory)."})
+        default=5_000,
+        metadata={
+            "doc": "Most items of the story window each processing worker keeps in memory to "
+            "match new items against (the newest; bounds a worker's memory)."
+        },
+    )
     fetch_concurrency: int = field(default=16, metadata={"doc": "Requests in flight per fetch worker (threads)."})
     process_concurrency: int = field(
         default_factory=lambda: os.cpu_count() or 2,
-        metadata={"doc": "Processing workers (clean, strip, classify, store) that `mirsad up` starts, "
-                         "one process each.",
-                  "shown": "the number of cores"})
+        metadata={
+            "doc": "Processing workers (clean, strip, classify, store) that `mirsad up` starts, one process each.",
+            "shown": "the number of cores",
+        },
+    )
     host_interval: float = field(
-        default=1.0, metadata={"doc": "Least seconds between two requests to one host, shared by every worker "
-                                      "(raised by the host's robots.txt Crawl-delay, doubled for a while after "
-                                      "429/503); 0 turns per-host pacing off (benchmarks against one local server)."})
+        default=1.0,
+        metadata={
+            "doc": "Least seconds between two requests to one host, shared by every worker "
+            "(raised by the host's robots.txt Crawl-delay, doubled for a while after "
+            "429/503); 0 turns per-host pacing off (benchmarks against one local server)."
+        },
+    )
     source_check_interval: float = field(
-        default=30.0, metadata={"doc": "Seconds between beat's looks for sources due a poll (each source has its own "
-                                       "`every`)."})
+        default=30.0,
+        metadata={"doc": "Seconds between beat's looks for sources due a poll (each source has its own `every`)."},
+    )
     visibility_timeout: int = field(
-        default=3600, metadata={"doc": "Seconds before Redis hands an unacknowledged message to another worker."})
+        default=3600, metadata={"doc": "Seconds before Redis hands an unacknowledged message to another worker."}
+    )
     worker_stall_exit: float = field(
-        default=120.0, metadata={"doc": "Seconds a worker (or beat) may go without reaching its broker before it exits "
-                                        "non-zero, so that `mirsad up`, compose or systemd restarts it."})
+        default=120.0,
+        metadata={
+            "doc": "Seconds a worker (or beat) may go without reaching its broker before it exits "
+            "non-zero, so that `mirsad up`, compose or systemd restarts it."
+        },
+    )
     log_level: str = field(default="INFO", metadata={"doc": "Log level of workers and CLI."})
     api_host: str = field(default="127.0.0.1", metadata={"doc": "Address `mirsad api` listens on."})
     api_port: int = field(default=8000, metadata={"doc": "Port `mirsad api` listens on."})
     api_open_read: str = field(
-        default="0", metadata={"doc": "1 lets requests without a token read (GET) through the API, on a trusted "
-                                      "network (the demo sets it); writes always need a write token."})
+        default="0",
+        metadata={
+            "doc": "1 lets requests without a token read (GET) through the API, on a trusted "
+            "network (the demo sets it); writes always need a write token."
+        },
+    )
     api_max_body: int = field(default=1_000_000, metadata={"doc": "Largest request body the API accepts, in bytes."})
 
     @property
@@ -148,18 +191,29 @@ class Settings:
             try:
                 values[f.name] = kind(raw)
             except ValueError:
-                raise SettingError(f"{env_name(f.name)}={raw!r} is not a valid {kind.__name__}; unset it or set "
-                                   f"{_KIND_NAMES.get(kind, kind.__name__)} (default {_shown_default(f)})") from None
+                raise SettingError(
+                    f"{env_name(f.name)}={raw!r} is not a valid {kind.__name__}; unset it or set "
+                    f"{_KIND_NAMES.get(kind, kind.__name__)} (default {_shown_default(f)})"
+                ) from None
             if kind in (int, float) and values[f.name] < 0:
-                raise SettingError(f"{env_name(f.name)}={raw!r} must not be negative; unset it or give a number "
-                                   f">= 0 (default {_shown_default(f)})")
+                raise SettingError(
+                    f"{env_name(f.name)}={raw!r} must not be negative; unset it or give a number "
+                    f">= 0 (default {_shown_default(f)})"
+                )
         return cls(**values)
 
     def describe(self) -> list[tuple[str, str, str, str]]:
         """(variable, current value, default as documented, doc) for every setting."""
         defaults = type(self)()
-        return [(env_name(f.name), str(getattr(self, f.name)), f.metadata.get("shown", str(getattr(defaults, f.name))),
-                 f.metadata.get("doc", "")) for f in dataclasses.fields(self)]
+        return [
+            (
+                env_name(f.name),
+                str(getattr(self, f.name)),
+                f.metadata.get("shown", str(getattr(defaults, f.name))),
+                f.metadata.get("doc", ""),
+            )
+            for f in dataclasses.fields(self)
+        ]
 
 
 class SettingError(ValueError):

@@ -32,8 +32,13 @@ COMMON_FEED_PATHS = ("/feed", "/rss", "/rss.xml", "/feed.xml", "/atom.xml", "/in
 COMMON_SITEMAP_PATHS = ("/sitemap.xml", "/news-sitemap.xml", "/sitemap_index.xml")
 FEED_KINDS = frozenset({"rss", "atom"})
 SITEMAP_KINDS = frozenset({"sitemap", "news-sitemap"})
-KIND_OF_PARSED = {"rss": "rss", "atom": "atom", "sitemap": "sitemap", "news-sitemap": "news-sitemap",
-                  "sitemap-index": "sitemap"}  # an index is polled like a sitemap: it lists its children
+KIND_OF_PARSED = {
+    "rss": "rss",
+    "atom": "atom",
+    "sitemap": "sitemap",
+    "news-sitemap": "news-sitemap",
+    "sitemap-index": "sitemap",
+}  # an index is polled like a sitemap: it lists its children
 
 
 @dataclass(frozen=True)
@@ -48,8 +53,9 @@ class DiscoveredSource:
     entries: int
 
 
-def discover(site_url: str, *, settings: Settings | None = None,
-             fetch_fn: FetchFn | None = None) -> list[DiscoveredSource]:
+def discover(
+    site_url: str, *, settings: Settings | None = None, fetch_fn: FetchFn | None = None
+) -> list[DiscoveredSource]:
     """The feeds and sitemaps of the site at ``site_url``, announced ones first. Raises a
     ``RetryableError`` when robots.txt cannot be read (RFC 9309: then nothing may be crawled)."""
     settings = settings or get_settings()
@@ -141,5 +147,6 @@ def _verify(url: str, via: str, settings: Settings, fetch_fn: FetchFn) -> Discov
     if result.kind is None:  # 304 Not Modified, to a request that named no cached copy
         log.info("%s (%s) is not a usable source: it answered 304 Not Modified", url, via)
         return None
-    return DiscoveredSource(result.final_url, KIND_OF_PARSED[result.kind], via,
-                            len(result.entries) + len(result.child_sitemaps))
+    return DiscoveredSource(
+        result.final_url, KIND_OF_PARSED[result.kind], via, len(result.entries) + len(result.child_sitemaps)
+    )

@@ -35,12 +35,14 @@ from workers.core.errors import PageTooLarge, UnsupportedContent
 from workers.core.settings import Settings, get_settings
 from workers.stages.fetch import RawResponse, fetch_raw
 
-FEED_ACCEPT = ("application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, "
-               "text/html;q=0.5, */*;q=0.1")
+FEED_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.5, */*;q=0.1"
+)
 GZIP_MAGIC = b"\x1f\x8b"
 SNIFF_BYTES = 1024
-HTML_START = re.compile(rb"(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)[\s>]",
-                        re.IGNORECASE | re.DOTALL)
+HTML_START = re.compile(
+    rb"(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)[\s>]", re.IGNORECASE | re.DOTALL
+)
 FEED_KINDS = ("rss", "atom")  # feedparser's version names start with these (rss20, rss10, atom10…)
 
 
@@ -93,27 +95,47 @@ class PollResult:
     warning: str | None = None
 
 
-def poll(source_url: str, etag: str | None = None, last_modified: str | None = None, *,
-         settings: Settings | None = None, fetch_fn: FetchFn | None = None) -> PollResult:
+def poll(
+    source_url: str,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    *,
+    settings: Settings | None = None,
+    fetch_fn: FetchFn | None = None,
+) -> PollResult:
     """Conditional GET of a feed or sitemap, then its entries; raises a ``MirsadError`` on failure
     (``UnsupportedContent`` when the body is neither a feed nor a sitemap)."""
     settings = settings or get_settings()
     fetch_fn = fetch_fn or partial(fetch_raw, settings=settings)
-    conditions = {name: value for name, value in (("If-None-Match", etag), ("If-Modified-Since", last_modified))
-                  if value}
+    conditions = {
+        name: value for name, value in (("If-None-Match", etag), ("If-Modified-Since", last_modified)) if value
+    }
     response = fetch_fn(source_url, {"Accept": FEED_ACCEPT, **conditions})
     new_etag = response.headers.get("etag") or etag
     new_last_modified = response.headers.get("last-modified") or last_modified
     if response.status == 304:
         return PollResult(304, response.final_url, new_etag, new_last_modified)
-    parsed = parse(response.body, response.final_url, max_bytes=settings.max_bytes,
-                   content_type=response.headers.get("content-type"))
-    return PollResult(response.status, response.final_url, new_etag, new_last_modified, parsed.kind,
-                      parsed.entries, parsed.child_sitemaps, parsed.warning)
+    parsed = parse(
+        response.body,
+        response.final_url,
+        max_bytes=settings.max_bytes,
+        content_type=response.headers.get("content-type"),
+    )
+    return PollResult(
+        response.status,
+        response.final_url,
+        new_etag,
+        new_last_modified,
+        parsed.kind,
+        parsed.entries,
+        parsed.child_sitemaps,
+        parsed.warning,
+    )
 
 
-def parse(body: bytes, base_url: str, *, max_bytes: int = Settings.max_bytes,
-          content_type: str | None = None) -> ParsedSource:
+def parse(
+    body: bytes, base_url: str, *, max_bytes: int = Settings.max_bytes, content_type: str | None = None
+) -> ParsedSource:
     """Entries of a feed or sitemap (gzipped or not), relative links resolved against ``base_url``."""
     body = _gunzip(body, max_bytes) if body.startswith(GZIP_MAGIC) else body
     if not body.strip():
@@ -131,11 +153,19 @@ def parse_feed(body: bytes, base_url: str, content_type: str | None = None) -> P
     problem = document.get("bozo_exception") if document.get("bozo") else None
     kind = next((name for name in FEED_KINDS if document.version.startswith(name)), None)
     if kind is None:
-        what = ("an HTML page" if HTML_START.match(body, 0, SNIFF_BYTES)
-                else f"malformed XML ({problem})" if problem else "an XML document of another kind")
+        what = (
+            "an HTML page"
+            if HTML_START.match(body, 0, SNIFF_BYTES)
+            else f"malformed XML ({problem})"
+            if problem
+            else "an XML document of another kind"
+        )
         raise UnsupportedContent(f"{base_url} is {what}, not RSS, Atom or a sitemap")
-    entries = _unique(FeedEntry(url, _text(entry.get("title")), _struct_time(_entry_time(entry)))
-                      for entry in document.entries if (url := _entry_url(entry, base_url)))
+    entries = _unique(
+        FeedEntry(url, _text(entry.get("title")), _struct_time(_entry_time(entry)))
+        for entry in document.entries
+        if (url := _entry_url(entry, base_url))
+    )
     warning = f"malformed feed, read as far as possible: {problem}" if problem else None
     if problem and not entries:
         raise UnsupportedContent(f"{base_url} is malformed XML with no readable entry ({problem})")
@@ -149,8 +179,11 @@ def parse_sitemap(body: bytes, base_url: str) -> ParsedSource:
     except etree.XMLSyntaxError as exc:
         raise UnsupportedContent(f"{base_url} is malformed sitemap XML ({exc})") from exc
     if _local(root) == "sitemapindex":
-        children = [ChildSitemap(url, _w3c_date(_child_text(node, "lastmod"))) for node in root
-                    if _local(node) == "sitemap" and (url := _absolute(_child_text(node, "loc"), base_url))]
+        children = [
+            ChildSitemap(url, _w3c_date(_child_text(node, "lastmod")))
+            for node in root
+            if _local(node) == "sitemap" and (url := _absolute(_child_text(node, "loc"), base_url))
+        ]
         return ParsedSource("sitemap-index", child_sitemaps=list(dict.fromkeys(children)))
     entries, is_news = [], False
     for node in root:
@@ -159,8 +192,9 @@ def parse_sitemap(body: bytes, base_url: str) -> ParsedSource:
         news = next((child for child in node if _local(child) == "news"), None)
         if news is not None:
             is_news = True
-            entries.append(FeedEntry(url, _text(_child_text(news, "title")),
-                                     _w3c_date(_child_text(news, "publication_date"))))
+            entries.append(
+                FeedEntry(url, _text(_child_text(news, "title")), _w3c_date(_child_text(news, "publication_date")))
+            )
         else:
             entries.append(FeedEntry(url, None, _w3c_date(_child_text(node, "lastmod"))))
     return ParsedSource("news-sitemap" if is_news else "sitemap", _unique(entries))
@@ -181,15 +215,17 @@ def _gunzip(body: bytes, max_bytes: int) -> bytes:
 def _safe_parser() -> etree.XMLParser:
     """A parser per call (lxml parsers are not shared between threads) that never expands
     entities, loads a DTD or touches the network."""
-    return etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False,
-                           remove_comments=True, remove_pis=True)
+    return etree.XMLParser(
+        resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False, remove_comments=True, remove_pis=True
+    )
 
 
 def _root_name(body: bytes) -> str | None:
     """Local name of the document element, read without parsing the rest; None if unreadable."""
     try:
-        for _event, element in etree.iterparse(io.BytesIO(body), events=("start",), resolve_entities=False,
-                                               load_dtd=False, no_network=True, recover=False):
+        for _event, element in etree.iterparse(
+            io.BytesIO(body), events=("start",), resolve_entities=False, load_dtd=False, no_network=True, recover=False
+        ):
             return _local(element).lower()
     except etree.XMLSyntaxError:
         return None
@@ -216,7 +252,8 @@ def _absolute(url: str | None, base_url: str) -> str | None:
 def _entry_url(entry: Mapping, base_url: str) -> str | None:
     """The article's link; an RSS guid stands in when it is a permalink and there is no link."""
     return _absolute(entry.get("link"), base_url) or (
-        _absolute(entry.get("id"), base_url) if str(entry.get("id", "")).startswith(("http://", "https://")) else None)
+        _absolute(entry.get("id"), base_url) if str(entry.get("id", "")).startswith(("http://", "https://")) else None
+    )
 
 
 def _entry_time(entry: Mapping) -> time.struct_time | None:

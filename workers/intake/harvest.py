@@ -28,8 +28,15 @@ class Harvest:
     warning: str | None = None  # the feed was malformed but its entries could be read
 
 
-def harvest_source(url: str, etag: str | None, last_modified: str | None, children: dict, settings: Settings,
-                   fetch_fn: FetchFn, child_fetch_fn: FetchFn) -> Harvest:
+def harvest_source(
+    url: str,
+    etag: str | None,
+    last_modified: str | None,
+    children: dict,
+    settings: Settings,
+    fetch_fn: FetchFn,
+    child_fetch_fn: FetchFn,
+) -> Harvest:
     """The entries of a feed or sitemap; of a sitemap index, those of each child whose lastmod changed
     (or that has none), each read with its own conditional GET. HostNotReady from ``fetch_fn`` (the
     source itself) propagates: the poll comes back when the host is free. Children are read with
@@ -46,8 +53,9 @@ def harvest_source(url: str, etag: str | None, last_modified: str | None, childr
             read[child.url] = known
             continue
         try:
-            child_result = feeds.poll(child.url, known.get("etag"), known.get("last_modified"), settings=settings,
-                                      fetch_fn=child_fetch_fn)
+            child_result = feeds.poll(
+                child.url, known.get("etag"), known.get("last_modified"), settings=settings, fetch_fn=child_fetch_fn
+            )
         except HostNotReady as exc:
             retry_in = exc.retry_after
             break
@@ -55,11 +63,21 @@ def harvest_source(url: str, etag: str | None, last_modified: str | None, childr
             error = f"child sitemap {child.url}: {exc.reason}"
             break
         entries += child_result.entries
-        read[child.url] = {"lastmod": child.lastmod, "etag": child_result.etag,
-                           "last_modified": child_result.last_modified}
+        read[child.url] = {
+            "lastmod": child.lastmod,
+            "etag": child_result.etag,
+            "last_modified": child_result.last_modified,
+        }
     listed = {child.url for child in result.child_sitemaps}
     kept = {child_url: state for child_url, state in children.items() if child_url in listed and child_url not in read}
     finished = retry_in is None and error is None
-    return Harvest(result.kind, entries, result.etag if finished else etag,
-                   result.last_modified if finished else last_modified, kept | read, retry_in, error,
-                   result.warning)
+    return Harvest(
+        result.kind,
+        entries,
+        result.etag if finished else etag,
+        result.last_modified if finished else last_modified,
+        kept | read,
+        retry_in,
+        error,
+        result.warning,
+    )

@@ -77,19 +77,25 @@ local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local interval = math.max(tonumber(ARGV[1]), tonumber(redis.call('GET', KEYS[3]) or '0'))
 interval = interval * tonumber(redis.call('GET', KEYS[4]) or '1')
 """
-TAKE_TURN = HOST_INTERVAL + """
+TAKE_TURN = (
+    HOST_INTERVAL
+    + """
 local free_at = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), tonumber(redis.call('GET', KEYS[2]) or '0'))
 if free_at > now then return tostring(free_at - now) end
 if redis.call('EXISTS', KEYS[5]) == 1 then return tostring(interval) end
 if ARGV[2] == '1' then redis.call('SET', KEYS[5], '1', 'PX', ARGV[3]) end
 return '0'
 """
+)
 # Called when a request is over: the next turn is one interval from now, and the held turn is given back.
-REQUEST_DONE = HOST_INTERVAL + """
+REQUEST_DONE = (
+    HOST_INTERVAL
+    + """
 redis.call('SET', KEYS[1], tostring(now + interval), 'PX', math.ceil(interval * 1000) + 1000)
 redis.call('DEL', KEYS[5])
 return '0'
 """
+)
 
 
 def take_turn(url: str, settings: Settings | None = None) -> float:
@@ -195,8 +201,10 @@ def _first_visit(url: str, settings: Settings) -> Protego:
     check_allowed(rules, url, settings)
     delay = float(rules.crawl_delay(settings.user_agent) or 0) if read_now else 0.0
     if delay > settings.host_interval:
-        raise HostNotReady(f"robots.txt of {pacing_key(url)} asks for {delay:g} s between requests",
-                           retry_after=min(delay, MAX_INTERVAL))
+        raise HostNotReady(
+            f"robots.txt of {pacing_key(url)} asks for {delay:g} s between requests",
+            retry_after=min(delay, MAX_INTERVAL),
+        )
     return rules
 
 
@@ -228,8 +236,11 @@ def polite_fetch_fn(settings: Settings | None = None, *, wait_up_to: float = 0.0
 def _turn(url: str, settings: Settings, take: bool) -> float:
     if settings.host_interval <= 0:  # pacing is off: every request may go now
         return 0.0
-    return float(_script(settings.redis_url, TAKE_TURN)(
-        keys=_keys(pacing_key(url)), args=[settings.host_interval, 1 if take else 0, int(TURN_HELD_FOR * 1000)]))
+    return float(
+        _script(settings.redis_url, TAKE_TURN)(
+            keys=_keys(pacing_key(url)), args=[settings.host_interval, 1 if take else 0, int(TURN_HELD_FOR * 1000)]
+        )
+    )
 
 
 def _keys(host: str) -> list[str]:

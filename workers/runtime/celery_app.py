@@ -27,8 +27,9 @@ def make_app(settings: Settings) -> Celery:
     app = Celery("mirsad", include=["workers.runtime.tasks"])
     app.conf.update(
         broker_url=settings.redis_url,
-        broker_transport=("workers.runtime.broker:Transport" if settings.redis_url.startswith(("redis:", "rediss:"))
-                          else None),
+        broker_transport=(
+            "workers.runtime.broker:Transport" if settings.redis_url.startswith(("redis:", "rediss:")) else None
+        ),
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": settings.visibility_timeout},
         task_serializer="json",
@@ -40,10 +41,16 @@ def make_app(settings: Settings) -> Celery:
         task_routes=TASK_ROUTES,
         task_default_queue=MAINTENANCE_QUEUE,
         beat_schedule={
-            "reconcile": {"task": RECONCILE_TASK, "schedule": reconcile_interval(settings),
-                          "options": {"expires": reconcile_interval(settings)}},
-            "poll-sources": {"task": POLL_SOURCES_TASK, "schedule": settings.source_check_interval,
-                             "options": {"expires": settings.source_check_interval}},
+            "reconcile": {
+                "task": RECONCILE_TASK,
+                "schedule": reconcile_interval(settings),
+                "options": {"expires": reconcile_interval(settings)},
+            },
+            "poll-sources": {
+                "task": POLL_SOURCES_TASK,
+                "schedule": settings.source_check_interval,
+                "options": {"expires": settings.source_check_interval},
+            },
         },
     )
     return app

@@ -31,8 +31,10 @@ HEARTBEAT_LEASE = 20
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end return 0"
 
 
-_TAKE_STALE = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
-               "return redis.call('set', KEYS[1], ARGV[2], 'EX', ARGV[3]) end return 0")
+_TAKE_STALE = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "return redis.call('set', KEYS[1], ARGV[2], 'EX', ARGV[3]) end return 0"
+)
 
 
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
@@ -67,7 +69,8 @@ def check_broker(client: redis.Redis, settings: Settings) -> None:
         raise BrokerTaken(
             f"the broker {redacted(settings.redis_url)} already serves the database {held}, not "
             f"{identity(settings)}; give this deployment its own Redis database (MIRSAD_REDIS_URL=redis://…/N) "
-            f"or use that database (MIRSAD_DATABASE_URL); a stopped deployment's claim lapses within {LEASE} s")
+            f"or use that database (MIRSAD_DATABASE_URL); a stopped deployment's claim lapses within {LEASE} s"
+        )
 
 
 def claim_broker(client: redis.Redis, settings: Settings) -> None:
@@ -101,9 +104,14 @@ def attached(client: redis.Redis) -> list[dict]:
     for key in client.scan_iter(match=PROCESS_KEY + "*", count=200):
         values = {_text(k): _text(v) for k, v in client.hgetall(key).items()}
         if values.get("at"):
-            found.append({"name": (_text(key) or "").removeprefix(PROCESS_KEY), "role": values.get("role"),
-                          "queues": values.get("queues"),
-                          "seconds_ago": round(time.time() - float(values["at"] or 0), 1)})
+            found.append(
+                {
+                    "name": (_text(key) or "").removeprefix(PROCESS_KEY),
+                    "role": values.get("role"),
+                    "queues": values.get("queues"),
+                    "seconds_ago": round(time.time() - float(values["at"] or 0), 1),
+                }
+            )
     return sorted(found, key=lambda entry: (entry["role"] or "", entry["name"]))
 
 

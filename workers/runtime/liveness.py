@@ -92,9 +92,13 @@ class Watchdog(threading.Thread):
         except redis.RedisError as exc:
             down_for = now - self.broker_ok_at
             if down_for > self.settings.worker_stall_exit:
-                log.critical("the broker %s has been unreachable for %.0f s (MIRSAD_WORKER_STALL_EXIT=%g): exiting "
-                             "so that a supervisor starts a fresh process", redacted(self.settings.redis_url),
-                             down_for, self.settings.worker_stall_exit)
+                log.critical(
+                    "the broker %s has been unreachable for %.0f s (MIRSAD_WORKER_STALL_EXIT=%g): exiting "
+                    "so that a supervisor starts a fresh process",
+                    redacted(self.settings.redis_url),
+                    down_for,
+                    self.settings.worker_stall_exit,
+                )
                 logging.shutdown()
                 os._exit(STALLED)
             log.warning("the broker is unreachable (%s) for %.0f s", exc, down_for)

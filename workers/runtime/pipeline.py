@@ -56,8 +56,9 @@ def fetch_gate(url_id: int) -> float:
     """Take the turn of the URL's host before the claim, so that waiting for a busy host costs no attempt:
     0.0 when the turn is ours, else the seconds until the host is free."""
     with step_scope() as step:
-        url = step.execute(select(UrlRecord.url).where(UrlRecord.id == url_id,
-                                                       UrlRecord.state == UrlState.QUEUED)).scalar()
+        url = step.execute(
+            select(UrlRecord.url).where(UrlRecord.id == url_id, UrlRecord.state == UrlState.QUEUED)
+        ).scalar()
     return politeness.take_turn(url) if url else 0.0
 
 
@@ -73,8 +74,9 @@ def strip_stage(claim: Claim) -> dict:
     document = Document.from_dict(_input(claim))
     site = site_of(document.url or claim.url)
     with session_scope(durable=False) as session:
-        learned = sites.observe(session, site, claim.url_hash, document.text.split("\n"),
-                                get_settings().site_line_min_articles)
+        learned = sites.observe(
+            session, site, claim.url_hash, document.text.split("\n"), get_settings().site_line_min_articles
+        )
     return strip(document, site_lines=learned).to_dict()
 
 
@@ -104,13 +106,16 @@ def tag_document(document: Document) -> Document:
     return document.replace(tags=tags, language=language)
 
 
-STEPS = {step.name: step for step in (
-    Step(STAGES[0], run=fetch_stage, gate=fetch_gate),
-    Step(STAGES[1], run=clean_stage),
-    Step(STAGES[2], run=strip_stage),
-    Step(STAGES[3], run=classify_stage),
-    Step(STAGES[4], run=store_stage, persist=persist_item),
-)}
+STEPS = {
+    step.name: step
+    for step in (
+        Step(STAGES[0], run=fetch_stage, gate=fetch_gate),
+        Step(STAGES[1], run=clean_stage),
+        Step(STAGES[2], run=strip_stage),
+        Step(STAGES[3], run=classify_stage),
+        Step(STAGES[4], run=store_stage, persist=persist_item),
+    )
+}
 assert list(STEPS) == [stage.name for stage in STAGES], "a step for every stage of the topology, in order"
 
 
@@ -151,18 +156,21 @@ def run_step(stage: Step, url_id: int, max_attempts: int | None = None) -> StepO
         reason = exc.reason if isinstance(exc, RetryableError) else f"{type(exc).__name__}: {exc}"
         with step_scope() as db:
             again = ledger.note_retry(db, claim, takes, reason, max_attempts)
-        return StepOutcome(StepResult.RETRY if again else StepResult.DEAD, claim.attempt, reason,
-                           getattr(exc, "retry_after", None))
+        return StepOutcome(
+            StepResult.RETRY if again else StepResult.DEAD, claim.attempt, reason, getattr(exc, "retry_after", None)
+        )
     if stage.persist:  # the item, its tags, its story and the state move commit together
         with session_scope(durable=False) as session:
             stored = stage.persist(session, claim, output)
-            moved = ledger.advance(session, claim, takes, gives, None, stored.item_id, stored.detail,
-                                   stored.alias_of)
+            moved = ledger.advance(session, claim, takes, gives, None, stored.item_id, stored.detail, stored.alias_of)
     else:
         with step_scope() as db:
             moved = ledger.advance(db, claim, takes, gives, output)
-    return StepOutcome(StepResult.ADVANCED if moved else StepResult.SKIPPED, claim.attempt,
-                       elapsed_ms=(time.monotonic() - started) * 1000)
+    return StepOutcome(
+        StepResult.ADVANCED if moved else StepResult.SKIPPED,
+        claim.attempt,
+        elapsed_ms=(time.monotonic() - started) * 1000,
+    )
 
 
 def extract(html: str, url: str | None = None, fetched_at: str | None = None) -> Document:

@@ -38,8 +38,13 @@ class PollReport:
     error: str | None = None
 
 
-def poll_source(source_id: int, *, settings: Settings | None = None, database_url: str | None = None,
-                fetch_fn: FetchFn | None = None) -> PollReport:
+def poll_source(
+    source_id: int,
+    *,
+    settings: Settings | None = None,
+    database_url: str | None = None,
+    fetch_fn: FetchFn | None = None,
+) -> PollReport:
     """Poll one source (conditional GET; a sitemap index's changed children), push its never-seen
     entries with their hints and record the poll. No transaction is open while the network is used."""
     settings = settings or get_settings()
@@ -49,9 +54,15 @@ def poll_source(source_id: int, *, settings: Settings | None = None, database_ur
             return PollReport(source_id)  # removed from the file since it was claimed
         url, etag, last_modified, children = source.url, source.etag, source.last_modified, dict(source.children or {})
     try:
-        harvest = harvest_source(url, etag, last_modified, children, settings,
-                                 fetch_fn or polite_fetch_fn(settings),
-                                 fetch_fn or polite_fetch_fn(settings, wait_up_to=LONGEST_TURN_WAIT))
+        harvest = harvest_source(
+            url,
+            etag,
+            last_modified,
+            children,
+            settings,
+            fetch_fn or polite_fetch_fn(settings),
+            fetch_fn or polite_fetch_fn(settings, wait_up_to=LONGEST_TURN_WAIT),
+        )
     except HostNotReady as exc:
         return PollReport(source_id, retry_in=exc.retry_after)
     except MirsadError as exc:
@@ -80,11 +91,22 @@ def push_new(source_id: int, entries: list[FeedEntry], database_url: str | None 
     hashes = list(fresh)
     with session_scope(database_url) as session:
         for start in range(0, len(hashes), SEEN_CHECK_CHUNK):
-            chunk = hashes[start:start + SEEN_CHECK_CHUNK]
+            chunk = hashes[start : start + SEEN_CHECK_CHUNK]
             for seen in session.scalars(select(UrlRecord.url_hash).where(UrlRecord.url_hash.in_(chunk))):
                 del fresh[seen]
         for key, entry in fresh.items():
-            insert_unless_exists(session, SourceEntry, "url_hash", url_hash=key, source_id=source_id,
-                                 title=entry.title, published_at=entry.published_at, seen_at=utcnow())
-    return [result.url for result in push((entry.url for entry in fresh.values()), database_url)
-            if result.outcome == PushVerdict.ACCEPTED]
+            insert_unless_exists(
+                session,
+                SourceEntry,
+                "url_hash",
+                url_hash=key,
+                source_id=source_id,
+                title=entry.title,
+                published_at=entry.published_at,
+                seen_at=utcnow(),
+            )
+    return [
+        result.url
+        for result in push((entry.url for entry in fresh.values()), database_url)
+        if result.outcome == PushVerdict.ACCEPTED
+    ]

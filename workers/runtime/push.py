@@ -32,8 +32,12 @@ def push(urls: Iterable[str], database_url: str | None = None, enqueue: bool = T
             yield PushResult(url, PushVerdict.REJECTED, str(exc))
             continue
         if not registration.created:
-            yield PushResult(url, PushVerdict.KNOWN,
-                             f"already known as url:{registration.url_id} ({registration.state})", registration.url_id)
+            yield PushResult(
+                url,
+                PushVerdict.KNOWN,
+                f"already known as url:{registration.url_id} ({registration.state})",
+                registration.url_id,
+            )
             continue
         if not enqueue:
             yield PushResult(url, PushVerdict.ACCEPTED, f"recorded as url:{registration.url_id}", registration.url_id)
@@ -42,6 +46,7 @@ def push(urls: Iterable[str], database_url: str | None = None, enqueue: bool = T
             send_stage(STAGE_FOR_STATE[UrlState.QUEUED], registration.url_id)
             detail = f"queued as url:{registration.url_id}"
         except BrokerError as exc:
-            detail = (f"recorded as url:{registration.url_id}; broker unreachable ({exc}), "
-                      "the reconciler will enqueue it")
+            detail = (
+                f"recorded as url:{registration.url_id}; broker unreachable ({exc}), the reconciler will enqueue it"
+            )
         yield PushResult(url, PushVerdict.ACCEPTED, detail, registration.url_id)

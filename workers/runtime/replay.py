@@ -22,9 +22,16 @@ from workers.storage.replay import REPLAYABLE, Requeued
 log = logging.getLogger("mirsad.replay")
 
 
-def requeue(by: str, states: Sequence[str] = REPLAYABLE, reason: str | None = None, since: datetime | None = None,
-            site: str | None = None, targets: Sequence[str] = (), dry_run: bool = False,
-            database_url: str | None = None) -> list[Requeued]:
+def requeue(
+    by: str,
+    states: Sequence[str] = REPLAYABLE,
+    reason: str | None = None,
+    since: datetime | None = None,
+    site: str | None = None,
+    targets: Sequence[str] = (),
+    dry_run: bool = False,
+    database_url: str | None = None,
+) -> list[Requeued]:
     """Requeue the failed/dead URLs that match (see ``storage.replay.matching``); what was (or would be) requeued."""
     with session_scope(database_url) as session:
         records = replay.matching(session, states, reason, since, site, targets)

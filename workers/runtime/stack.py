@@ -39,9 +39,12 @@ PROCESS_WORKER = ["worker", "--queues", ",".join(CPU_QUEUES)]
 
 def services(process_workers: int) -> dict[str, list[str]]:
     """Service name → ``mirsad`` arguments, as in docker-compose.yml (process-worker has replicas there)."""
-    return {"fetch-worker": FETCH_WORKER,
-            **{f"process-worker-{n}": PROCESS_WORKER for n in range(1, process_workers + 1)},
-            "beat": ["beat"], "api": ["api"]}
+    return {
+        "fetch-worker": FETCH_WORKER,
+        **{f"process-worker-{n}": PROCESS_WORKER for n in range(1, process_workers + 1)},
+        "beat": ["beat"],
+        "api": ["api"],
+    }
 
 
 def mirsad_command(*args: str) -> list[str]:
@@ -81,9 +84,14 @@ class Stack:
     def spawn(self, name: str) -> None:
         parent = os.getpid()
         env = {**os.environ, **(self.env or {}), SUPERVISOR_ENV: str(parent)}
-        self.processes[name] = subprocess.Popen(mirsad_command(*self.commands[name]), env=env, stdout=self.log_file,
-                                                stderr=subprocess.STDOUT if self.log_file else None,
-                                                start_new_session=True, preexec_fn=lambda: die_with_parent(parent))
+        self.processes[name] = subprocess.Popen(
+            mirsad_command(*self.commands[name]),
+            env=env,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT if self.log_file else None,
+            start_new_session=True,
+            preexec_fn=lambda: die_with_parent(parent),
+        )
         self.started_at[name] = time.monotonic()
 
     def exited(self) -> dict[str, int]:

@@ -36,10 +36,15 @@ def queue_depths() -> dict[str, int | str]:
 def status_report(session: Session) -> dict:
     """``mirsad status --json``: queues, URLs per state, the latest failures and the sources needing a look."""
     now = datetime.now(UTC)
-    return {"queues": queue_depths(), "states": ledger.counts_by_state(session),
-            "latest_failures": [{"url": r.url, "state": r.state, "reason": r.last_error, "at": r.updated_at.isoformat()}
-                                for r in ledger.latest_failures(session)],
-            "flagged_sources": [{"url": s.url, "flag": reason} for s in listing(session) if (reason := flag(s, now))]}
+    return {
+        "queues": queue_depths(),
+        "states": ledger.counts_by_state(session),
+        "latest_failures": [
+            {"url": r.url, "state": r.state, "reason": r.last_error, "at": r.updated_at.isoformat()}
+            for r in ledger.latest_failures(session)
+        ],
+        "flagged_sources": [{"url": s.url, "flag": reason} for s in listing(session) if (reason := flag(s, now))],
+    }
 
 
 def items_stored(session: Session) -> int:
@@ -49,8 +54,11 @@ def items_stored(session: Session) -> int:
 def failures_by_class(session: Session) -> dict[str, int]:
     """Failed and dead URLs per error class (the part of the reason before the colon)."""
     counts: dict[str, int] = {}
-    rows = session.execute(select(UrlRecord.last_error, func.count()).where(UrlRecord.state.in_(
-        (UrlState.FAILED, UrlState.DEAD))).group_by(UrlRecord.last_error))
+    rows = session.execute(
+        select(UrlRecord.last_error, func.count())
+        .where(UrlRecord.state.in_((UrlState.FAILED, UrlState.DEAD)))
+        .group_by(UrlRecord.last_error)
+    )
     for reason, count in rows:
         kind = (reason or "unknown").split(":", 1)[0].strip() or "unknown"
         counts[kind] = counts.get(kind, 0) + count
@@ -70,8 +78,13 @@ def stage_latencies(session: Session) -> dict[str, list[float]]:
     state (fetched = fetch, …), read from the ledger's history, so every worker's work counts."""
     since = datetime.now(UTC) - LATENCY_WINDOW
     previous = func.lag(UrlEvent.at).over(partition_by=UrlEvent.url_id, order_by=UrlEvent.id)
-    moves = (select(UrlEvent.state, UrlEvent.at, previous.label("before")).where(UrlEvent.at >= since)
-             .order_by(UrlEvent.id.desc()).limit(LATENCY_EVENTS).subquery())
+    moves = (
+        select(UrlEvent.state, UrlEvent.at, previous.label("before"))
+        .where(UrlEvent.at >= since)
+        .order_by(UrlEvent.id.desc())
+        .limit(LATENCY_EVENTS)
+        .subquery()
+    )
     found: dict[str, list[float]] = {}
     for state, at, before in session.execute(select(moves.c.state, moves.c.at, moves.c.before)):
         if before is None or state in (UrlState.QUEUED, *[s for s in FINAL_STATES if s != UrlState.STORED]):

@@ -76,8 +76,9 @@ def run_stage(task, stage: Step, url_id: int) -> None:
         log.warning("%s url_id=%s attempt %d: %s; retry in %.1fs", stage.name, url_id, step.attempt, step.reason, delay)
         raise task.retry(countdown=delay)
     if step.outcome in (StepResult.FAILED, StepResult.DEAD):
-        log.warning("%s url_id=%s %s after %d attempt(s): %s", stage.name, url_id, step.outcome, step.attempt,
-                    step.reason)
+        log.warning(
+            "%s url_id=%s %s after %d attempt(s): %s", stage.name, url_id, step.outcome, step.attempt, step.reason
+        )
     elif step.outcome == StepResult.SKIPPED:
         log.info("%s url_id=%s: nothing to do (already done by another run, or dead)", stage.name, url_id)
     else:
@@ -90,6 +91,7 @@ def _stage_task(stage: Step):
     @app.task(name=stage.spec.task_name, bind=True, max_retries=None)  # the ledger bounds attempts, not Celery
     def task(self, url_id: int) -> None:
         run_stage(self, stage, url_id)
+
     task.__doc__ = f"Run the {stage.name} stage on one URL (ledger row id)."
     return task
 

@@ -144,11 +144,15 @@ def classify(doc: Document, vocabulary: Vocabulary | None = None) -> list[Tag]:
     for place, found in places.items():
         implied.setdefault(place.country, []).extend(found)
     for kind in NAMED_KINDS:
-        named = [m for target, found in by_target.items()
-                 if isinstance(target, Name) and target.kind == kind for m in found]
+        named = [
+            m for target, found in by_target.items() if isinstance(target, Name) and target.kind == kind for m in found
+        ]
         tags.extend(_name_tags(kind, named, vocabulary.families, implied if kind == "country" else {}))
-    tags.extend(_by_score([_mention_tag("place", place.name, found, (f"country:{place.country}",))
-                           for place, found in places.items()]))
+    tags.extend(
+        _by_score(
+            [_mention_tag("place", place.name, found, (f"country:{place.country}",)) for place, found in places.items()]
+        )
+    )
     tags.extend(_topic_tags(by_target, vocabulary.topics))
     return tags
 
@@ -171,8 +175,11 @@ def detect_language(text: str) -> Tag | None:
 def default_vocabulary() -> Vocabulary:
     """The vocabulary of ``MIRSAD_CONFIG_DIR``, reloaded when one of its files changes (edits need no restart)."""
     config_dir = get_settings().config_dir
-    return config_files.current(("vocabulary", config_dir), [config_dir / name for name in VOCABULARY_FILES],
-                                lambda: load_vocabulary(config_dir))
+    return config_files.current(
+        ("vocabulary", config_dir),
+        [config_dir / name for name in VOCABULARY_FILES],
+        lambda: load_vocabulary(config_dir),
+    )
 
 
 @lru_cache(maxsize=1)
@@ -189,6 +196,7 @@ def _read_yaml(path: Path) -> dict:
 
 
 # --- countries -------------------------------------------------------------------------------------------------
+
 
 def _country_terms(data: dict):
     for phrase in data.get("ignore") or []:
@@ -215,8 +223,7 @@ def _entity_terms(watchlist):
             yield Term(alias, Name(entity.kind, entity.name, short=True), proper_noun=True)
 
 
-def _name_tags(kind: str, matches: list[Match], families: dict[str, str],
-               implied: dict[str, list[Match]]) -> list[Tag]:
+def _name_tags(kind: str, matches: list[Match], families: dict[str, str], implied: dict[str, list[Match]]) -> list[Tag]:
     """One tag per ``kind`` (country, person or org) named by ``matches`` (all of that kind); the longest
     name wins where names overlap.
 
@@ -227,8 +234,9 @@ def _name_tags(kind: str, matches: list[Match], families: dict[str, str],
     Deniz Kuvvetleri") names the country in full too.
     """
     found = longest(matches)
-    named = {_name(m).value for m in found
-             if not _name(m).short or (kind == "country" and m.written_as_name)} | set(implied)
+    named = {_name(m).value for m in found if not _name(m).short or (kind == "country" and m.written_as_name)} | set(
+        implied
+    )
     named_families = {families[value] for value in named if value in families}
     mentions: dict[str, list[Match]] = {}
     for match in found:
@@ -273,6 +281,7 @@ def _by_score(tags: list[Tag]) -> list[Tag]:
 
 
 # --- places ----------------------------------------------------------------------------------------------------
+
 
 def _read_places(data: dict) -> tuple[tuple[Place, dict], ...]:
     places = []
@@ -357,6 +366,7 @@ def _place_target(match: Match) -> PlaceName:
 
 # --- topics ----------------------------------------------------------------------------------------------------
 
+
 def _compile_taxonomy(data: dict) -> tuple[tuple[Topic, ...], list[Term]]:
     """Topics with their rules, and the terms to look for; each list of terms gets an id its hits carry."""
     default_window = int(data.get("window", 6))
@@ -388,12 +398,15 @@ def _compile_taxonomy(data: dict) -> tuple[tuple[Topic, ...], list[Term]]:
     topics = []
     for topic_id, spec in (data.get("topics") or {}).items():
         rules = tuple(
-            Rule(weight=float(rule.get("weight", 1)),
-                 terms=term_lists(rule.get("terms"), ("topic", topic_id, index, "terms")),
-                 near=term_lists(rule.get("near"), ("topic", topic_id, index, "near")),
-                 window=int(rule.get("window", default_window)),
-                 cap=float(rule["cap"]) if "cap" in rule else None)
-            for index, rule in enumerate(spec.get("rules") or []))
+            Rule(
+                weight=float(rule.get("weight", 1)),
+                terms=term_lists(rule.get("terms"), ("topic", topic_id, index, "terms")),
+                near=term_lists(rule.get("near"), ("topic", topic_id, index, "near")),
+                window=int(rule.get("window", default_window)),
+                cap=float(rule["cap"]) if "cap" in rule else None,
+            )
+            for index, rule in enumerate(spec.get("rules") or [])
+        )
         requires = term_lists(spec.get("requires_any"), ("topic", topic_id, "requires_any"))
         topics.append(Topic(topic_id, float(spec["threshold"]), rules, requires))
     return tuple(topics), terms
@@ -405,8 +418,10 @@ def _topic_term(text: str, list_id) -> Term:
 
 def _topic_tags(by_target: dict, topics: tuple[Topic, ...]) -> list[Tag]:
     """The topics whose rules reach their threshold; ``by_target`` holds the text's matches by target."""
-    by_list = {**by_target, COUNTRIES_SET: [match for target, found in by_target.items() if _names_a_state(target)
-                                            for match in found]}
+    by_list = {
+        **by_target,
+        COUNTRIES_SET: [match for target, found in by_target.items() if _names_a_state(target) for match in found],
+    }
     merged = _MergedLists(by_list)
     tags = []
     for topic in topics:

@@ -49,8 +49,9 @@ def clean(html: str, url: str | None = None, fetched_at: str | None = None) -> D
     if selected is None:
         # fast: no justext/readability fallback. On ../shared/bench/zyte_aeb (bench/extraction.py) clean+strip
         # scored F1 0.969 with it against 0.964 without, at 29 ms a page instead of 33.
-        extracted = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False,
-                                                include_tables=True, deduplicate=False, fast=True)
+        extracted = trafilatura.bare_extraction(
+            html, url=url, with_metadata=True, include_comments=False, include_tables=True, deduplicate=False, fast=True
+        )
         if not isinstance(extracted, Extracted):  # None: nothing found (a dict comes only with as_dict=True)
             extracted = Extracted()
         text = (extracted.text or "").strip()
@@ -96,8 +97,13 @@ def _selected_body(html: str, override: SourceOverride) -> str | None:
     if not elements:
         return None
     body = "".join(etree.tostring(element, encoding="unicode", method="html") for element in elements)
-    text = trafilatura.extract(f"<html><body>{body}</body></html>", favor_recall=True, include_comments=False,
-                               include_tables=True, deduplicate=False)
+    text = trafilatura.extract(
+        f"<html><body>{body}</body></html>",
+        favor_recall=True,
+        include_comments=False,
+        include_tables=True,
+        deduplicate=False,
+    )
     return text.strip() if text else None
 
 
@@ -150,7 +156,7 @@ def _title(title: str | None, page: _PageHead, site_name: str | None, url: str |
             title = page.tree.findtext(".//title")
             title = " ".join(title.split()) if title else None
     while title and (separators := list(_TITLE_SEPARATOR.finditer(title))):
-        head, part = title[:separators[-1].start()].strip(), title[separators[-1].end():].strip()
+        head, part = title[: separators[-1].start()].strip(), title[separators[-1].end() :].strip()
         if not head or not _is_site_part(part, head, page, site_name, url):
             break
         title = head

@@ -77,8 +77,11 @@ def _parse(data: dict, path: Path) -> list[Entity]:
     for kind, section in SECTIONS.items():
         for name, spec in (data.get(section) or {}).items():
             if isinstance(spec, dict):
-                entities.append(Entity(kind, str(name), _strings(spec.get("aliases")), _strings(spec.get("short")),
-                                       spec.get("family")))
+                entities.append(
+                    Entity(
+                        kind, str(name), _strings(spec.get("aliases")), _strings(spec.get("short")), spec.get("family")
+                    )
+                )
             elif isinstance(spec, list) or spec is None:
                 entities.append(Entity(kind, str(name), _strings(spec)))
             else:
@@ -93,9 +96,11 @@ def _strings(items) -> tuple[str, ...]:
 def _entry_lines(name: str, aliases: list[str], short: list[str]) -> list[str]:
     if not short:
         return [f"  {_scalar(name)}: [{', '.join(map(_scalar, aliases))}]"]
-    return [f"  {_scalar(name)}:",
-            f"    aliases: [{', '.join(map(_scalar, aliases))}]",
-            f"    short: [{', '.join(map(_scalar, short))}]"]
+    return [
+        f"  {_scalar(name)}:",
+        f"    aliases: [{', '.join(map(_scalar, aliases))}]",
+        f"    short: [{', '.join(map(_scalar, short))}]",
+    ]
 
 
 def _scalar(text: str) -> str:

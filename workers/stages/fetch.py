@@ -84,9 +84,21 @@ CARRIER_GRADE_NAT = ipaddress.ip_network("100.64.0.0/10")
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 # Where clouds answer metadata requests (credentials!): AWS, ECS, GCP, Azure, Alibaba, Oracle.
 # Most are link-local anyway; Azure's 168.63.129.16 is a public address that only leads home.
-CLOUD_METADATA = frozenset(map(ipaddress.ip_address, [
-    "169.254.169.254", "169.254.170.2", "169.254.170.23", "fd00:ec2::254", "fd00:ec2::23",
-    "168.63.129.16", "100.100.100.200", "192.0.0.192"]))
+CLOUD_METADATA = frozenset(
+    map(
+        ipaddress.ip_address,
+        [
+            "169.254.169.254",
+            "169.254.170.2",
+            "169.254.170.23",
+            "fd00:ec2::254",
+            "fd00:ec2::23",
+            "168.63.129.16",
+            "100.100.100.200",
+            "192.0.0.192",
+        ],
+    )
+)
 # A host whose last label is a number is an IPv4 address (the WHATWG URL rule), in any form
 # the system's inet_aton reads: 2130706433, 0x7f.1, 127.1, 0177.0.0.1 are all 127.0.0.1.
 CLOUD_METADATA_KIND = "a cloud metadata address"
@@ -95,14 +107,48 @@ NUMERIC_LABEL = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]*")
 # an HTTP request to them is a cross-protocol attack on the service (the broker on 6379 first).
 # Edit this table, not the code, to change the policy.
 INTERNAL_SERVICE_PORTS = {
-    21: "FTP", 22: "SSH", 23: "Telnet", 25: "SMTP", 53: "DNS", 110: "POP3", 111: "RPC portmapper",
-    135: "MS RPC", 139: "NetBIOS", 143: "IMAP", 389: "LDAP", 445: "SMB", 465: "SMTPS", 587: "SMTP submission",
-    636: "LDAPS", 993: "IMAPS", 995: "POP3S", 1433: "SQL Server", 1521: "Oracle", 2049: "NFS",
-    2375: "Docker API", 2376: "Docker API (TLS)", 2379: "etcd", 2380: "etcd peers", 3306: "MySQL",
-    3389: "RDP", 4369: "Erlang port mapper", 5432: "PostgreSQL", 5555: "Flower", 5672: "AMQP",
-    5984: "CouchDB", 6379: "Redis", 6443: "Kubernetes API", 8500: "Consul", 9042: "Cassandra",
-    9200: "Elasticsearch", 9300: "Elasticsearch transport", 10250: "kubelet", 11211: "memcached",
-    15672: "RabbitMQ management", 25672: "RabbitMQ distribution", 27017: "MongoDB",
+    21: "FTP",
+    22: "SSH",
+    23: "Telnet",
+    25: "SMTP",
+    53: "DNS",
+    110: "POP3",
+    111: "RPC portmapper",
+    135: "MS RPC",
+    139: "NetBIOS",
+    143: "IMAP",
+    389: "LDAP",
+    445: "SMB",
+    465: "SMTPS",
+    587: "SMTP submission",
+    636: "LDAPS",
+    993: "IMAPS",
+    995: "POP3S",
+    1433: "SQL Server",
+    1521: "Oracle",
+    2049: "NFS",
+    2375: "Docker API",
+    2376: "Docker API (TLS)",
+    2379: "etcd",
+    2380: "etcd peers",
+    3306: "MySQL",
+    3389: "RDP",
+    4369: "Erlang port mapper",
+    5432: "PostgreSQL",
+    5555: "Flower",
+    5672: "AMQP",
+    5984: "CouchDB",
+    6379: "Redis",
+    6443: "Kubernetes API",
+    8500: "Consul",
+    9042: "Cassandra",
+    9200: "Elasticsearch",
+    9300: "Elasticsearch transport",
+    10250: "kubelet",
+    11211: "memcached",
+    15672: "RabbitMQ management",
+    25672: "RabbitMQ distribution",
+    27017: "MongoDB",
 }
 
 
@@ -153,24 +199,52 @@ class RawResponse:
         return None
 
 
-def fetch(url: str, settings: Settings | None = None, *, transport: httpx.BaseTransport | None = None,
-          resolver: Resolver | None = None, network: httpcore.NetworkBackend | None = None,
-          clock: Callable[[], float] = time.monotonic) -> FetchResult:
+def fetch(
+    url: str,
+    settings: Settings | None = None,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    resolver: Resolver | None = None,
+    network: httpcore.NetworkBackend | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> FetchResult:
     """GET ``url`` within the limits of ``settings`` and decode it as HTML; raise a ``MirsadError``
     on any failure, a body that is not HTML included."""
-    raw = fetch_raw(url, {"Accept": ACCEPT}, settings, transport=transport, resolver=resolver, network=network,
-                    clock=clock, expect=_require_html)
+    raw = fetch_raw(
+        url,
+        {"Accept": ACCEPT},
+        settings,
+        transport=transport,
+        resolver=resolver,
+        network=network,
+        clock=clock,
+        expect=_require_html,
+    )
     _sniff(raw.body, declared=bool(raw.media_type))
     html, encoding = decode_forced(raw.body, raw.final_url) or decode_html(raw.body, raw.charset)
-    return FetchResult(url=url, final_url=raw.final_url, status=raw.status, content_type=raw.media_type,
-                       encoding=encoding, html=html,
-                       fetched_at=datetime.now(UTC).isoformat(timespec="seconds"), redirects=raw.redirects)
+    return FetchResult(
+        url=url,
+        final_url=raw.final_url,
+        status=raw.status,
+        content_type=raw.media_type,
+        encoding=encoding,
+        html=html,
+        fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        redirects=raw.redirects,
+    )
 
 
-def fetch_raw(url: str, headers: Mapping[str, str] | None = None, settings: Settings | None = None, *,
-              transport: httpx.BaseTransport | None = None, resolver: Resolver | None = None,
-              network: httpcore.NetworkBackend | None = None, clock: Callable[[], float] = time.monotonic,
-              expect: Callable[[httpx.Response], None] | None = None) -> RawResponse:
+def fetch_raw(
+    url: str,
+    headers: Mapping[str, str] | None = None,
+    settings: Settings | None = None,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    resolver: Resolver | None = None,
+    network: httpcore.NetworkBackend | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    expect: Callable[[httpx.Response], None] | None = None,
+) -> RawResponse:
     """GET ``url`` within the limits of ``settings`` and return the bytes, whatever the content type
     (feeds and sitemaps come this way); a 304 is returned, not raised. ``expect`` sees the response
     head before the body is read, and raises to refuse it.
@@ -181,10 +255,17 @@ def fetch_raw(url: str, headers: Mapping[str, str] | None = None, settings: Sett
     settings = settings or get_settings()
     resolver = resolver or resolve_host
     deadline = clock() + settings.total_timeout
-    client = httpx.Client(transport=transport or GuardedTransport(settings, resolver, network), trust_env=False,
-                          follow_redirects=False,
-                          headers={"User-Agent": settings.user_agent, "Accept": ACCEPT,
-                                   "Accept-Encoding": ACCEPT_ENCODING, **(headers or {})})
+    client = httpx.Client(
+        transport=transport or GuardedTransport(settings, resolver, network),
+        trust_env=False,
+        follow_redirects=False,
+        headers={
+            "User-Agent": settings.user_agent,
+            "Accept": ACCEPT,
+            "Accept-Encoding": ACCEPT_ENCODING,
+            **(headers or {}),
+        },
+    )
     try:
         return _follow(client, url, settings, resolver, deadline, clock, expect)
     except httpx.TimeoutException as exc:
@@ -203,27 +284,39 @@ class GuardedBackend(httpcore.NetworkBackend):
     answer must pass ``check_address`` and the port ``check_port``, and the socket is opened to
     one of those very addresses, so nothing can swap the answer between check and connect."""
 
-    def __init__(self, allowed: Literal[True] | tuple[Network, ...], resolver: Resolver,
-                 network: httpcore.NetworkBackend | None = None):
+    def __init__(
+        self,
+        allowed: Literal[True] | tuple[Network, ...],
+        resolver: Resolver,
+        network: httpcore.NetworkBackend | None = None,
+    ):
         self.allowed = allowed
         self.resolver = resolver
         self.network = network or httpcore.SyncBackend()
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: Any = None) -> httpcore.NetworkStream:
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
         check_port(port)
         failure: Exception | None = None
         for address in _checked_addresses(host, port, self.allowed, self.resolver):
             try:
-                return self.network.connect_tcp(address, port, timeout=timeout, local_address=local_address,
-                                                socket_options=socket_options)
+                return self.network.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc  # try the next address, as the system's connect does
         assert failure is not None  # _checked_addresses gives at least one address
         raise failure
 
-    def connect_unix_socket(self, path: str, timeout: float | None = None,
-                            socket_options: Any = None) -> httpcore.NetworkStream:
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
         raise ForbiddenAddress(f"refusing to connect to the Unix socket {path}")
 
     def sleep(self, seconds: float) -> None:
@@ -240,7 +333,8 @@ class GuardedTransport(httpx.HTTPTransport):
         super().__init__(verify=_tls_context(), trust_env=False)
         self._pool = httpcore.ConnectionPool(
             ssl_context=_tls_context(),
-            network_backend=GuardedBackend(settings.private_networks_allowed, resolver, network))
+            network_backend=GuardedBackend(settings.private_networks_allowed, resolver, network),
+        )
 
 
 def check_address(address: str, allowed: Literal[True] | tuple[Network, ...] = ()) -> None:
@@ -272,8 +366,15 @@ def resolve_host(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)))
 
 
-def _follow(client: httpx.Client, raw_url: str, settings: Settings, resolver: Resolver, deadline: float,
-            clock: Callable[[], float], expect: Callable[[httpx.Response], None] | None) -> RawResponse:
+def _follow(
+    client: httpx.Client,
+    raw_url: str,
+    settings: Settings,
+    resolver: Resolver,
+    deadline: float,
+    clock: Callable[[], float],
+    expect: Callable[[httpx.Response], None] | None,
+) -> RawResponse:
     url = _parse_url(raw_url)
     redirects: list[str] = []
     while True:
@@ -332,8 +433,9 @@ def _check_destination(url: httpx.URL, allowed: Literal[True] | tuple[Network, .
         _checked_addresses(url.raw_host.decode("ascii"), port, allowed, resolver)
 
 
-def _checked_addresses(host: str, port: int, allowed: Literal[True] | tuple[Network, ...],
-                       resolver: Resolver) -> list[str]:
+def _checked_addresses(
+    host: str, port: int, allowed: Literal[True] | tuple[Network, ...], resolver: Resolver
+) -> list[str]:
     """The addresses of ``host`` (the one it spells when it is numeric), each passed through ``check_address``."""
     if address := _ip_address(host):
         addresses = [address]
@@ -460,7 +562,7 @@ class _Inflater:
 
 
 class _Deflater:
-    """"deflate" is zlib-wrapped by the standard and raw deflate on many servers: the first two
+    """ "deflate" is zlib-wrapped by the standard and raw deflate on many servers: the first two
     bytes tell which."""
 
     def __init__(self) -> None:

@@ -85,9 +85,14 @@ def _parse_entry(raw: dict, path: Path) -> SourceOverride:
     markers = raw.get("markers") or []
     if not isinstance(markers, list):
         raise ValueError(f"{where}: markers must be a list of rules, as in boilerplate.yaml")
-    return SourceOverride(site=site, body_css=raw.get("body_css"), body_xpath=raw.get("body_xpath"),
-                          markers=tuple(markers), charset=raw.get("charset"),
-                          language=str(raw["language"]).lower() if raw.get("language") else None)
+    return SourceOverride(
+        site=site,
+        body_css=raw.get("body_css"),
+        body_xpath=raw.get("body_xpath"),
+        markers=tuple(markers),
+        charset=raw.get("charset"),
+        language=str(raw["language"]).lower() if raw.get("language") else None,
+    )
 
 
 def _is_text_codec(name: str) -> bool:

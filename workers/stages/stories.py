@@ -131,17 +131,30 @@ class Signature:
     entities: dict[str, float]
 
     def to_dict(self) -> dict:
-        return {"v": SIGNATURE_VERSION, "published_at": self.published_at, "language": self.language,
-                "minhash": self.minhash, "shingles": self.shingles, "terms": dict(self.terms),
-                "title_terms": dict(self.title_terms), "entities": dict(self.entities)}
+        return {
+            "v": SIGNATURE_VERSION,
+            "published_at": self.published_at,
+            "language": self.language,
+            "minhash": self.minhash,
+            "shingles": self.shingles,
+            "terms": dict(self.terms),
+            "title_terms": dict(self.title_terms),
+            "entities": dict(self.entities),
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> Signature:
         if data.get("v") != SIGNATURE_VERSION:
             raise ValueError(f"story signature version {data.get('v')!r}, expected {SIGNATURE_VERSION}")
-        return cls(published_at=data["published_at"], language=data["language"], minhash=data["minhash"],
-                   shingles=int(data["shingles"]), terms=dict(data["terms"]),
-                   title_terms=dict(data["title_terms"]), entities=dict(data["entities"]))
+        return cls(
+            published_at=data["published_at"],
+            language=data["language"],
+            minhash=data["minhash"],
+            shingles=int(data["shingles"]),
+            terms=dict(data["terms"]),
+            title_terms=dict(data["title_terms"]),
+            entities=dict(data["entities"]),
+        )
 
 
 class Candidate(NamedTuple):
@@ -185,6 +198,7 @@ def _kind(entity_key: str) -> str:
 
 # --- signatures ------------------------------------------------------------------------------------------------
 
+
 def signature(document: Document, tags: Iterable[Tag] | None = None) -> Signature:
     """The signature of ``document`` (body in ``text``, headline in ``title``) with its classify tags.
 
@@ -192,8 +206,7 @@ def signature(document: Document, tags: Iterable[Tag] | None = None) -> Signatur
     """
     tags = list(document.tags if tags is None else tags)
     body_words = fold_words(document.text).split()
-    shingles = {" ".join(body_words[i:i + SHINGLE_WORDS])
-                for i in range(max(1, len(body_words) - SHINGLE_WORDS + 1))}
+    shingles = {" ".join(body_words[i : i + SHINGLE_WORDS]) for i in range(max(1, len(body_words) - SHINGLE_WORDS + 1))}
     language = next((t.value for t in tags if t.kind == "language"), document.language)
     names = _entity_stems(tags)
     return Signature(
@@ -202,10 +215,14 @@ def signature(document: Document, tags: Iterable[Tag] | None = None) -> Signatur
         minhash=_encode_minhash(shingles),
         shingles=len(shingles),
         terms=_key_terms(body_words, names),
-        title_terms={stem: _word_prior(stem) for stem in _stems(fold_words(document.title or "").split())
-                     if stem not in names},
-        entities={f"{t.kind}:{t.value}": round(ENTITY_KIND_WEIGHTS[t.kind] * t.score, 3)
-                  for t in tags if t.kind in ENTITY_KIND_WEIGHTS},
+        title_terms={
+            stem: _word_prior(stem) for stem in _stems(fold_words(document.title or "").split()) if stem not in names
+        },
+        entities={
+            f"{t.kind}:{t.value}": round(ENTITY_KIND_WEIGHTS[t.kind] * t.score, 3)
+            for t in tags
+            if t.kind in ENTITY_KIND_WEIGHTS
+        },
     )
 
 
@@ -247,8 +264,15 @@ def _key_terms(body_words: list[str], names: frozenset[str]) -> dict[str, float]
 
 def _entity_stems(tags: list[Tag]) -> frozenset[str]:
     """Stems of the words that named an entity (a tag's evidence): counted once, as the entity."""
-    return frozenset(_stems(word for t in tags if t.kind in ENTITY_KIND_WEIGHTS
-                            for evidence in t.evidence for word in fold_words(evidence).split()))
+    return frozenset(
+        _stems(
+            word
+            for t in tags
+            if t.kind in ENTITY_KIND_WEIGHTS
+            for evidence in t.evidence
+            for word in fold_words(evidence).split()
+        )
+    )
 
 
 def _stems(words: Iterable[str]) -> list[str]:
@@ -275,7 +299,7 @@ def _strip_arabic_suffix(word: str) -> str:
     for suffix in _ARABIC_SUFFIXES:
         least = MIN_ROOT_BEFORE_LONG_SUFFIX if len(suffix) > 1 else MIN_STEM_LETTERS
         if word.endswith(suffix) and len(word) - len(suffix) >= least:
-            return word[:-len(suffix)]
+            return word[: -len(suffix)]
     return word
 
 
@@ -288,12 +312,17 @@ def _common_stems() -> frozenset[str]:
     """Stems of the frequent words of Arabic, Turkish and English (justext's stoplists, from its wheel)."""
     import justext
 
-    words = (w for language in STOPLIST_LANGUAGES for entry in justext.get_stoplist(language)
-             for w in fold_words(entry).split())
+    words = (
+        w
+        for language in STOPLIST_LANGUAGES
+        for entry in justext.get_stoplist(language)
+        for w in fold_words(entry).split()
+    )
     return frozenset(_stems(words))
 
 
 # --- matching --------------------------------------------------------------------------------------------------
+
 
 class Rarity:
     """``ln(1 + N / df)`` of each key (stem or entity) in a pool of N signatures: rare keys weigh more."""
@@ -328,8 +357,9 @@ def _keys(sig: Signature) -> Iterable[str]:
 
 def compare(a: Signature, b: Signature, rarity: Rarity) -> PairScore:
     """How alike ``a`` and ``b`` are (see the module docstring for the measures)."""
-    containment = _containment_from_jaccard(float((_decode_minhash(a.minhash) == _decode_minhash(b.minhash)).mean()),
-                                            a.shingles, b.shingles)
+    containment = _containment_from_jaccard(
+        float((_decode_minhash(a.minhash) == _decode_minhash(b.minhash)).mean()), a.shingles, b.shingles
+    )
     return _compare(a, b, rarity, float(containment))
 
 
@@ -388,12 +418,19 @@ class StoryIndex:
         for index in self._most_alike(new, containments, in_window, rarity):
             candidate, containment = self._candidates[index], float(containments[index])
             sig = candidate.signature
-            if (containment < rules.near_duplicate and new.language == sig.language
-                    and _overlap(new.terms, sig.terms, rarity)[0] < rules.min_terms):
+            if (
+                containment < rules.near_duplicate
+                and new.language == sig.language
+                and _overlap(new.terms, sig.terms, rarity)[0] < rules.min_terms
+            ):
                 continue  # the cheap test first: most related candidates share too few words
             pair = _compare(new, sig, rarity, containment)
-            score = _story_score(pair, same_language=new.language == sig.language,
-                                 recency=_recency(new_time, times[index], rules), rules=rules)
+            score = _story_score(
+                pair,
+                same_language=new.language == sig.language,
+                recency=_recency(new_time, times[index], rules),
+                rules=rules,
+            )
             if score is None:
                 continue
             if containment >= rules.copy_containment and not times[index] > new_time:
@@ -409,8 +446,7 @@ class StoryIndex:
             reasons.append(f"copy of item {original.item_id}")
         return StoryMatch(candidate.story_id, original.item_id if original else None, round(score, 3), reasons)
 
-    def _most_alike(self, new: Signature, containments: np.ndarray, in_window: np.ndarray,
-                    rarity: Rarity) -> list[int]:
+    def _most_alike(self, new: Signature, containments: np.ndarray, in_window: np.ndarray, rarity: Rarity) -> list[int]:
         """The rows worth a full comparison, earliest first: in the window, sharing text or a person,
         organisation or place (nothing else can match), at most ``MAX_COMPARED`` of the most alike."""
         rank = containments * (containments >= self.rules.near_duplicate)
@@ -429,8 +465,9 @@ def match(new: Signature, candidates: Iterable[Candidate], rules: StoryRules = S
     return StoryIndex(candidates, rules).match(new)
 
 
-def assign_stories(items: Iterable[tuple[object, Signature]],
-                   rules: StoryRules = StoryRules()) -> dict[object, StoryMatch]:
+def assign_stories(
+    items: Iterable[tuple[object, Signature]], rules: StoryRules = StoryRules()
+) -> dict[object, StoryMatch]:
     """Stories for a batch of items, taken in order of publication as the pipeline would meet them.
 
     An item that joins no story starts its own, whose id is the item's id (for backfills and benchmarks).
@@ -463,8 +500,7 @@ def _compare(a: Signature, b: Signature, rarity: Rarity, containment: float) -> 
     if a.language == b.language:
         terms, shared_terms = _overlap(a.terms, b.terms, rarity)
         title, _ = _overlap(a.title_terms, b.title_terms, rarity)
-        event = (EVENT_WEIGHTS["entities"] * entities + EVENT_WEIGHTS["terms"] * terms
-                 + EVENT_WEIGHTS["title"] * title)
+        event = EVENT_WEIGHTS["entities"] * entities + EVENT_WEIGHTS["terms"] * terms + EVENT_WEIGHTS["title"] * title
     else:
         terms, title, shared_terms, event = 0.0, 0.0, (), entities
     return PairScore(containment, entities, terms, title, event, shared_entities, shared_terms)
@@ -488,9 +524,11 @@ def _containment_from_jaccard(jaccard, size_a, size_b):
 
 
 def _reasons(candidate: Candidate, pair: PairScore, score: float) -> list[str]:
-    reasons = [f"item {candidate.item_id} (story {candidate.story_id}): score {score:.2f}, "
-               f"text {pair.containment:.2f}, entities {pair.entities:.2f}, terms {pair.terms:.2f}, "
-               f"title {pair.title:.2f}"]
+    reasons = [
+        f"item {candidate.item_id} (story {candidate.story_id}): score {score:.2f}, "
+        f"text {pair.containment:.2f}, entities {pair.entities:.2f}, terms {pair.terms:.2f}, "
+        f"title {pair.title:.2f}"
+    ]
     if pair.shared_entities:
         reasons.append("shared entities: " + ", ".join(pair.shared_entities[:6]))
     if pair.shared_terms:
@@ -499,6 +537,7 @@ def _reasons(candidate: Candidate, pair: PairScore, score: float) -> list[str]:
 
 
 # --- time ------------------------------------------------------------------------------------------------------
+
 
 def _parse_time(value: str | None) -> datetime | None:
     if not value:

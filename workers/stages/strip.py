@@ -38,16 +38,16 @@ MATCH_MODES = ("heading", "label", "prefix", "contains", "only")
 FILLABLE_FIELDS = ("keywords", "credit", "published_at", "author")
 DEFAULT_MAX_WORDS = 25
 
-FRAGMENT_MAX_WORDS = 3   # site names, section names, stray words: too short to be a headline
-PROSE_MIN_WORDS = 15     # a line this long is body text even without a closing full stop
-SENTENCE_MIN_WORDS = 4   # a line ending in a full stop is body text from this length on
+FRAGMENT_MAX_WORDS = 3  # site names, section names, stray words: too short to be a headline
+PROSE_MIN_WORDS = 15  # a line this long is body text even without a closing full stop
+SENTENCE_MIN_WORDS = 4  # a line ending in a full stop is body text from this length on
 BYLINE_MAX_WORDS = 4
 BIO_MAX_WORDS = 12
 KEYWORD_MAX_WORDS = 4
-TRAILING_MAX_LINES = 6    # more short lines than this after the body are a list, not teasers
+TRAILING_MAX_LINES = 6  # more short lines than this after the body are a list, not teasers
 DATE_LINE_MAX_WORDS = 12  # "Friday, 1 March 2024, 10:15 GMT" and the like
 DAY_SECONDS = 86_400
-BLOCK_CUT_SHARE = 2 / 3   # share of the body that must come before a block starter for it to cut
+BLOCK_CUT_SHARE = 2 / 3  # share of the body that must come before a block starter for it to cut
 FOOTER_CUT_SHARE = 1 / 2  # the same for a starter that is itself a footer line
 
 _LETTER = r"[^\W_]"
@@ -124,11 +124,12 @@ class DateWords:
         if not all(_NUMBER.fullmatch(token) or token in self.vocabulary for token in tokens):
             return False
         relative = any(token in self.days for token in tokens) or (
-            any(token in self.units for token in tokens) and any(token in self.ago for token in tokens))
+            any(token in self.units for token in tokens) and any(token in self.ago for token in tokens)
+        )
         return relative or _iso_date(line, self.months) is not None
 
     def _relative(self, tokens: list[str], fetched_at: str | None) -> str | None:
-        """"2 saat önce", "منذ ساعتين", "yesterday": counted back from the fetch time."""
+        """ "2 saat önce", "منذ ساعتين", "yesterday": counted back from the fetch time."""
         try:
             fetched = dt.datetime.fromisoformat(fetched_at) if fetched_at else None
         except ValueError:
@@ -210,13 +211,19 @@ class Markers:
 
 
 # A line that is only a date is a dateline without a label; no phrase list describes it.
-DATE_LINE_RULE = MarkerRule(id="date-line", match="only", pattern=re.compile(r"(?!)"),
-                            max_words=DATE_LINE_MAX_WORDS, fills="published_at")
+DATE_LINE_RULE = MarkerRule(
+    id="date-line", match="only", pattern=re.compile(r"(?!)"), max_words=DATE_LINE_MAX_WORDS, fills="published_at"
+)
 
 
 # A byline block of a name and dates: no phrase names it, its shape does.
-DATED_BYLINE_RULE = MarkerRule(id="dated-byline", match="only", pattern=re.compile(r"(?!)"),
-                               max_words=BYLINE_MAX_WORDS + 2 * DATE_LINE_MAX_WORDS, fills="author")
+DATED_BYLINE_RULE = MarkerRule(
+    id="dated-byline",
+    match="only",
+    pattern=re.compile(r"(?!)"),
+    max_words=BYLINE_MAX_WORDS + 2 * DATE_LINE_MAX_WORDS,
+    fills="author",
+)
 
 
 def load_markers(path: Path, dates_path: Path | None = None) -> Markers:
@@ -234,10 +241,14 @@ def load_dates(path: Path) -> DateWords:
     path = Path(path)
     data = (yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None) or {}
     relative = data.get("relative") or {}
-    months = {fold_words(str(name)): int(number)
-              for number, names in (data.get("months") or {}).items() for name in names}
-    units = {fold_words(str(word)): (int(unit["seconds"]), unit.get("count"))
-             for unit in relative.get("units") or [] for word in unit["words"]}
+    months = {
+        fold_words(str(name)): int(number) for number, names in (data.get("months") or {}).items() for name in names
+    }
+    units = {
+        fold_words(str(word)): (int(unit["seconds"]), unit.get("count"))
+        for unit in relative.get("units") or []
+        for word in unit["words"]
+    }
     return DateWords(
         months=months,
         ago=frozenset(fold_words(str(word)) for word in relative.get("ago") or []),
@@ -260,8 +271,10 @@ def markers_for(url: str | None) -> Markers:
         return default_markers()
     boilerplate, overrides = get_settings().config_dir / "boilerplate.yaml", sources_path()
     return config_files.current(
-        ("site markers", site_of(url), boilerplate), [boilerplate, boilerplate.with_name("dates.yaml"), overrides],
-        lambda: _markers_at(boilerplate).with_rules(tuple(_compile_rule(raw, overrides) for raw in override.markers)))
+        ("site markers", site_of(url), boilerplate),
+        [boilerplate, boilerplate.with_name("dates.yaml"), overrides],
+        lambda: _markers_at(boilerplate).with_rules(tuple(_compile_rule(raw, overrides) for raw in override.markers)),
+    )
 
 
 def _markers_at(path: Path) -> Markers:
@@ -281,10 +294,15 @@ def _compile_rule(raw: dict, path: Path) -> MarkerRule:
     phrases = [str(p) for p in raw.get("phrases") or []]
     if not phrases:
         raise ValueError(f"{where}: has no phrases")
-    return MarkerRule(id=str(rule_id), match=match, pattern=_rule_pattern(match, phrases),
-                      max_words=int(raw.get("max_words", DEFAULT_MAX_WORDS)),
-                      starts_block=bool(raw.get("starts_block")), footer=bool(raw.get("footer")),
-                      fills=raw.get("fills"))
+    return MarkerRule(
+        id=str(rule_id),
+        match=match,
+        pattern=_rule_pattern(match, phrases),
+        max_words=int(raw.get("max_words", DEFAULT_MAX_WORDS)),
+        starts_block=bool(raw.get("starts_block")),
+        footer=bool(raw.get("footer")),
+        fills=raw.get("fills"),
+    )
 
 
 def _rule_pattern(match: str, phrases: list[str]) -> re.Pattern[str]:
@@ -292,13 +310,15 @@ def _rule_pattern(match: str, phrases: list[str]) -> re.Pattern[str]:
     # Longest first, so "related news" wins over "related" and the value starts after the whole phrase.
     alternatives = "|".join(sorted({_phrase_pattern(p) for p in phrases}, key=len, reverse=True))
     phrase = f"(?P<phrase>{alternatives})"
-    return re.compile({
-        "heading": rf"^[\W_]*{phrase}(?:[\W_]*$|\s*[:：]\s*(?P<value>.*)$)",
-        "label": rf"^[\W_]*{phrase}\s*[:：]\s*(?P<value>.+)$",
-        "prefix": rf"^[\W_]*{phrase}[\W_]*(?P<value>.*)$",
-        "contains": phrase,
-        "only": rf"^(?:[\W_]*(?:{alternatives}))+[\W_]*$",
-    }[match])
+    return re.compile(
+        {
+            "heading": rf"^[\W_]*{phrase}(?:[\W_]*$|\s*[:：]\s*(?P<value>.*)$)",
+            "label": rf"^[\W_]*{phrase}\s*[:：]\s*(?P<value>.+)$",
+            "prefix": rf"^[\W_]*{phrase}[\W_]*(?P<value>.*)$",
+            "contains": phrase,
+            "only": rf"^(?:[\W_]*(?:{alternatives}))+[\W_]*$",
+        }[match]
+    )
 
 
 def _phrase_pattern(phrase: str) -> str:
@@ -330,8 +350,11 @@ def _words_after(line: str, count: int) -> str:
 def _is_name(text: str) -> bool:
     """A person's name by its shape: a few capitalised words and no digits."""
     words = text.split()
-    return 2 <= len(words) <= BYLINE_MAX_WORDS and not _DIGIT.search(text) and all(
-        word[0].isupper() for word in words if word[0].isalpha())
+    return (
+        2 <= len(words) <= BYLINE_MAX_WORDS
+        and not _DIGIT.search(text)
+        and all(word[0].isupper() for word in words if word[0].isalpha())
+    )
 
 
 def _word_count(text: str) -> int:
@@ -354,7 +377,8 @@ class _Line:
         if self.hit is not None:
             return False
         return self.words >= PROSE_MIN_WORDS or (
-            self.words >= SENTENCE_MIN_WORDS and bool(_SENTENCE_END.search(self.text)))
+            self.words >= SENTENCE_MIN_WORDS and bool(_SENTENCE_END.search(self.text))
+        )
 
 
 def strip(doc: Document, markers: Markers | None = None, site_lines: frozenset[str] = frozenset()) -> Document:
@@ -444,8 +468,11 @@ def _drop_markers_and_blocks(lines: list[_Line], removed: dict[int, str]) -> Non
             if rule.starts_block and prose_before:
                 rest = prose_after[position + 1]
                 share_needed = FOOTER_CUT_SHARE if rule.footer else BLOCK_CUT_SHARE
-                if cut_by or in_footer or (line.hit.value is None
-                                           and prose_before >= share_needed * (prose_before + rest)):
+                if (
+                    cut_by
+                    or in_footer
+                    or (line.hit.value is None and prose_before >= share_needed * (prose_before + rest))
+                ):
                     cut_by = rule.id
                 elif line.hit.value is None:
                     listing_after = rule.id
@@ -533,7 +560,7 @@ def _drop_trailing_residue(lines: list[_Line], markers: Markers, removed: dict[i
     last_prose = next((k for k in range(len(kept) - 1, -1, -1) if kept[k].prose), None)
     if last_prose is None:
         return
-    tail = kept[last_prose + 1:]
+    tail = kept[last_prose + 1 :]
     introduces_list = any(line.text.endswith((":", "：")) for line in kept[last_prose:-1])
     if len(tail) > TRAILING_MAX_LINES or introduces_list or any(_BULLET.match(line.text) for line in tail):
         return
@@ -565,8 +592,7 @@ def _join_kept(texts: list[str], removed: dict[int, str]) -> str:
     return re.sub(r"\n{3,}", "\n\n", kept).strip()
 
 
-def _metadata(doc: Document, lines: list[_Line], kept: list[_Line], removed: dict[int, str],
-              markers: Markers) -> dict:
+def _metadata(doc: Document, lines: list[_Line], kept: list[_Line], removed: dict[int, str], markers: Markers) -> dict:
     """Empty fields of ``doc`` filled from the removed metadata lines (a byline, a site-name line above the
     headline) and the body's agency credit."""
     found: dict[str, object] = {}
@@ -576,7 +602,7 @@ def _metadata(doc: Document, lines: list[_Line], kept: list[_Line], removed: dic
             continue
         field_name, value = line.hit.rule.fills, line.hit.value
         if field_name == "keywords":
-            value = _keywords(value) if value else _keywords_below(lines[position + 1:], removed)
+            value = _keywords(value) if value else _keywords_below(lines[position + 1 :], removed)
         elif field_name == "published_at" and value:
             value = markers.dates.parse(value, doc.fetched_at) or value
         if value:
@@ -592,15 +618,23 @@ def _metadata(doc: Document, lines: list[_Line], kept: list[_Line], removed: dic
         agency = _LEADING_AGENCY.search(prose[0].text) or _TRAILING_AGENCY.search(prose[-1].text)
         if agency and _word_count(agency["agency"]) <= FRAGMENT_MAX_WORDS:
             found.setdefault("credit", agency["agency"].strip())
-    return {name: value for name, value in found.items()
-            if not getattr(doc, name) or (name == "published_at" and _beats_year_guess(value, doc.published_at))}
+    return {
+        name: value
+        for name, value in found.items()
+        if not getattr(doc, name) or (name == "published_at" and _beats_year_guess(value, doc.published_at))
+    }
 
 
 def _beats_year_guess(dateline: object, current: str | None) -> bool:
     """A full date read from a dateline replaces a year-only guess: an extractor that finds only a year
     (a copyright line, "© 2014") reports its 1 January, and a wrong date misplaces the item in its story."""
-    return bool(current and _YEAR_GUESS.fullmatch(current) and isinstance(dateline, str)
-                and _FULL_DATE.match(dateline) and dateline[:10] != current)
+    return bool(
+        current
+        and _YEAR_GUESS.fullmatch(current)
+        and isinstance(dateline, str)
+        and _FULL_DATE.match(dateline)
+        and dateline[:10] != current
+    )
 
 
 def _keywords(value: str) -> list[str]:
@@ -631,10 +665,10 @@ def _iso_date(value: str, months: dict[str, int]) -> str | None:
     words = fold_words(value).split()
     year = next((int(w) for w in words if re.fullmatch(r"(19|20)\d\d", w)), None)
     for k, word in enumerate(words):
-        two_words = " ".join(words[k:k + 2])
+        two_words = " ".join(words[k : k + 2])
         month = months.get(two_words) or months.get(word)
         if month and year:
-            neighbours = words[max(k - 1, 0):k] + words[k + (2 if two_words in months else 1):][:1]
+            neighbours = words[max(k - 1, 0) : k] + words[k + (2 if two_words in months else 1) :][:1]
             for neighbour in neighbours:
                 if found := re.fullmatch(r"(\d{1,2})(?:st|nd|rd|th)?", neighbour):
                     return _valid_date(year, month, int(found[1]))

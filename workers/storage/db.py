@@ -26,8 +26,9 @@ from workers.storage.models import Base
 def insert_unless_exists(session: Session, model: type[Base], key: str, **values) -> int | None:
     """``INSERT … ON CONFLICT (key) DO NOTHING`` on either database; the new row's id, or None if it existed."""
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = (insert(model).values(**values).on_conflict_do_nothing(index_elements=[key])
-                 .returning(model.__table__.c.id))
+    statement = (
+        insert(model).values(**values).on_conflict_do_nothing(index_elements=[key]).returning(model.__table__.c.id)
+    )
     return session.execute(statement).scalar()
 
 
@@ -73,8 +74,12 @@ def get_engine(database_url: str | None = None, durable: bool = True) -> Engine:
             # A fetch worker runs MIRSAD_FETCH_CONCURRENCY threads; none should wait for a connection.
             # No pre-ping (a round trip per transaction): a dropped connection surfaces as
             # DatabaseUnavailable, the pool is invalidated, and the task retries on a fresh one.
-            engine = create_engine(url, pool_size=5, max_overflow=max(5, get_settings().fetch_concurrency),
-                                   connect_args={} if durable else {"options": "-c synchronous_commit=off"})
+            engine = create_engine(
+                url,
+                pool_size=5,
+                max_overflow=max(5, get_settings().fetch_concurrency),
+                connect_args={} if durable else {"options": "-c synchronous_commit=off"},
+            )
         _engines[key] = engine
     return _engines[key]
 
@@ -144,10 +149,16 @@ def _unavailable_as_retryable() -> Iterator[None]:
 def _is_connection_problem(exc: DBAPIError) -> bool:
     """Connection exceptions (SQLSTATE 08…) and a server shutting down or starting up (57P01–57P03) included."""
     sqlstate = getattr(exc.orig, "sqlstate", None) or ""
-    return exc.connection_invalidated or sqlstate.startswith(("08", "57P")) \
-        or "could not connect" in str(exc.orig) or "locked" in str(exc.orig) \
-        or "terminating connection" in str(exc.orig) or "server closed" in str(exc.orig) \
-        or "Connection refused" in str(exc.orig) or "the database system is" in str(exc.orig)
+    return (
+        exc.connection_invalidated
+        or sqlstate.startswith(("08", "57P"))
+        or "could not connect" in str(exc.orig)
+        or "locked" in str(exc.orig)
+        or "terminating connection" in str(exc.orig)
+        or "server closed" in str(exc.orig)
+        or "Connection refused" in str(exc.orig)
+        or "the database system is" in str(exc.orig)
+    )
 
 
 def alembic_config(database_url: str | None = None):

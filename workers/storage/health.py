@@ -40,8 +40,10 @@ MOJIBAKE_SHARE = 0.2
 SHRUNK_RATIO = 0.5  # recent median text length under half of the site's earlier median
 QUIET_DAYS = 7.0
 
-_UTF8_AS_LATIN1 = re.compile("[ØÙÚÛ][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
-                             "\u2013-\u203a\u20ac\u2122]|Ä±|Ä°|ÄŸ|Ä\u009f|ÅŸ|Å\u009f|Åž|Ã§|Ã¼|Ã¶|Ã‡|Ãœ|Ã–")
+_UTF8_AS_LATIN1 = re.compile(
+    "[ØÙÚÛ][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
+    "\u2013-\u203a\u20ac\u2122]|Ä±|Ä°|ÄŸ|Ä\u009f|ÅŸ|Å\u009f|Åž|Ã§|Ã¼|Ã¶|Ã‡|Ãœ|Ã–"
+)
 _WORD = re.compile(r"[^\W\d_]{3,}")
 _LATIN1_LETTERS = re.compile("[\u00c0-\u00ff]+")
 
@@ -70,21 +72,38 @@ class SiteHealth:
     flags: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"site": self.site, "urls": self.urls, "stored": self.stored, "fetch_failures": dict(self.failures),
-                "empty_or_short": self.empty, "mojibake": self.mojibake, "median_chars": self.median_chars,
-                "earlier_median_chars": self.earlier_median_chars,
-                "last_item_at": self.last_item_at.isoformat() if self.last_item_at else None,
-                "days_since_last_item": self.days_since_last_item, "flags": self.flags}
+        return {
+            "site": self.site,
+            "urls": self.urls,
+            "stored": self.stored,
+            "fetch_failures": dict(self.failures),
+            "empty_or_short": self.empty,
+            "mojibake": self.mojibake,
+            "median_chars": self.median_chars,
+            "earlier_median_chars": self.earlier_median_chars,
+            "last_item_at": self.last_item_at.isoformat() if self.last_item_at else None,
+            "days_since_last_item": self.days_since_last_item,
+            "flags": self.flags,
+        }
 
 
 def site_health(session: Session, now: datetime | None = None) -> list[SiteHealth]:
     """Every site among the latest URLs, with its figures and flags; flagged sites first."""
     now = now or utcnow()
     rows = session.execute(
-        select(UrlRecord.canonical_url, UrlRecord.state, UrlRecord.last_error, UrlRecord.item_id,
-               func.length(Item.text), Item.stored_at)
+        select(
+            UrlRecord.canonical_url,
+            UrlRecord.state,
+            UrlRecord.last_error,
+            UrlRecord.item_id,
+            func.length(Item.text),
+            Item.stored_at,
+        )
         .outerjoin(Item, Item.id == UrlRecord.item_id)
-        .where(UrlRecord.state.in_(FINAL_STATES)).order_by(UrlRecord.id.desc()).limit(SCAN)).all()
+        .where(UrlRecord.state.in_(FINAL_STATES))
+        .order_by(UrlRecord.id.desc())
+        .limit(SCAN)
+    ).all()
     by_site: dict[str, list] = defaultdict(list)
     for row in rows:
         by_site[site_of(row.canonical_url)].append(row)
@@ -139,13 +158,21 @@ def _flags(health: SiteHealth, earlier_items: int) -> list[str]:
         reasons = ", ".join(f"{reason} {count}" for reason, count in health.failures.most_common(3))
         flags.append(f"fetch failures in {failed} of the last {health.urls} URLs ({reasons})")
     if health.empty / health.urls >= EMPTY_SHARE:
-        flags.append(f"empty or very short extractions in {health.empty} of the last {health.urls} URLs "
-                     "(layout changed? add an override)")
+        flags.append(
+            f"empty or very short extractions in {health.empty} of the last {health.urls} URLs "
+            "(layout changed? add an override)"
+        )
     if health.stored and health.mojibake / health.stored >= MOJIBAKE_SHARE:
-        flags.append(f"suspected mojibake in {health.mojibake} of the last {health.stored} items "
-                     "(wrong charset? set charset in overrides.yaml)")
-    if (health.median_chars and health.earlier_median_chars and earlier_items >= MIN_SAMPLE
-            and health.median_chars < SHRUNK_RATIO * health.earlier_median_chars):
+        flags.append(
+            f"suspected mojibake in {health.mojibake} of the last {health.stored} items "
+            "(wrong charset? set charset in overrides.yaml)"
+        )
+    if (
+        health.median_chars
+        and health.earlier_median_chars
+        and earlier_items >= MIN_SAMPLE
+        and health.median_chars < SHRUNK_RATIO * health.earlier_median_chars
+    ):
         flags.append(f"median text {health.median_chars:.0f} chars against {health.earlier_median_chars:.0f} before")
     if health.days_since_last_item is not None and health.days_since_last_item >= QUIET_DAYS:
         flags.append(f"no new item for {health.days_since_last_item:.0f} days")

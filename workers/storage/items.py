@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal, get_args
 
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -26,7 +27,8 @@ from workers.storage.search import compile_text, snippet
 from workers.storage.store import list_stories
 from workers.text.query import FIELDS, Query
 
-ENTITY_KINDS = ("country", "place", "topic", "person", "org")
+EntityKind = Literal["country", "place", "topic", "person", "org"]
+ENTITY_KINDS: tuple[str, ...] = get_args(EntityKind)
 TAG_KINDS = (*ENTITY_KINDS, "language")
 SORTS = ("relevance", "date")
 EXPORT_BATCH = 1000
@@ -51,16 +53,31 @@ class ItemFilter:
     @property
     def only_text(self) -> bool:
         """Whether words alone decide (no tag, language, site, story or date narrows the matches)."""
-        return not (self.tags or self.language or self.site or self.story is not None or self.since or self.until
-                    or self.query.filters)
+        return not (
+            self.tags
+            or self.language
+            or self.site
+            or self.story is not None
+            or self.since
+            or self.until
+            or self.query.filters
+        )
 
     def merged(self) -> ItemFilter:
         """The query's field filters folded into the listing's (``lang:ar`` is ``language=ar``)."""
         filters = self.query.filters
-        tags = list(self.tags) + [(kind, value) for key, values in filters.items() if (kind := FIELDS[key])
-                                  for value in values]
-        return ItemFilter(self.query, tuple(_normal_tag(kind, value) for kind, value in tags),
-                          self.language, self.site, self.story, self.since, self.until)
+        tags = list(self.tags) + [
+            (kind, value) for key, values in filters.items() if (kind := FIELDS[key]) for value in values
+        ]
+        return ItemFilter(
+            self.query,
+            tuple(_normal_tag(kind, value) for kind, value in tags),
+            self.language,
+            self.site,
+            self.story,
+            self.since,
+            self.until,
+        )
 
 
 @dataclass(frozen=True)
@@ -84,8 +101,14 @@ def _normal_tag(kind: str, value: str) -> tuple[str, str]:
     return (kind, value.upper()) if kind == "country" else (kind, value)
 
 
-def list_items(session: Session, wanted: ItemFilter, sort: str | None = None, limit: int = 50,
-               cursor: str | None = None, with_snippets: bool = False) -> Page:
+def list_items(
+    session: Session,
+    wanted: ItemFilter,
+    sort: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+    with_snippets: bool = False,
+) -> Page:
     """One page of items matching ``wanted``; ``sort`` defaults to relevance with words, else date."""
     wanted = wanted.merged()
     dialect = session.get_bind().dialect.name
@@ -112,16 +135,26 @@ def list_items(session: Session, wanted: ItemFilter, sort: str | None = None, li
         statement = statement.order_by(date.desc(), Item.id.desc())
     rows = session.execute(statement.limit(limit + 1)).all()
     more, rows = len(rows) > limit, rows[:limit]
-    items = {item.id: item for item in session.scalars(select(Item).where(Item.id.in_([r.id for r in rows]))
-                                                         .options(selectinload(Item.tags)))}
+    items = {
+        item.id: item
+        for item in session.scalars(
+            select(Item).where(Item.id.in_([r.id for r in rows])).options(selectinload(Item.tags))
+        )
+    }
     ordered = [items[r.id] for r in rows if r.id in items]
     next_cursor = None
     if more and rows:
         last = rows[-1]
-        next_cursor = encode_cursor({"o": int(position.get("o", 0)) + limit} if sort == "relevance"
-                                     else {"d": _as_utc(last.date).isoformat(), "i": last.id})
-    snippets = ({item.id: snippet(item.text, wanted.query, item.language) for item in ordered}
-                if with_snippets and match is not None else {})
+        next_cursor = encode_cursor(
+            {"o": int(position.get("o", 0)) + limit}
+            if sort == "relevance"
+            else {"d": _as_utc(last.date).isoformat(), "i": last.id}
+        )
+    snippets = (
+        {item.id: snippet(item.text, wanted.query, item.language) for item in ordered}
+        if with_snippets and match is not None
+        else {}
+    )
     return Page(ordered, next_cursor, snippets)
 
 
@@ -141,8 +174,9 @@ def iter_items(wanted: ItemFilter, database_url: str | None = None, batch: int =
             ids = session.scalars(statement.order_by(Item.id).limit(batch)).all()
             if not ids:
                 return
-            yield from session.scalars(select(Item).where(Item.id.in_(ids)).order_by(Item.id)
-                                       .options(selectinload(Item.tags)))
+            yield from session.scalars(
+                select(Item).where(Item.id.in_(ids)).order_by(Item.id).options(selectinload(Item.tags))
+            )
             last_id = ids[-1]
             session.expunge_all()
 
@@ -161,8 +195,9 @@ def _filtered(statement: Select, wanted: ItemFilter) -> Select:
     if stories:
         statement = statement.where(Item.story_id.in_(sorted(set(stories))))
     for kind, value in wanted.tags:
-        statement = statement.where(exists().where(TagRecord.item_id == Item.id, TagRecord.kind == kind,
-                                                   TagRecord.value == value))
+        statement = statement.where(
+            exists().where(TagRecord.item_id == Item.id, TagRecord.kind == kind, TagRecord.value == value)
+        )
     if wanted.since:
         statement = statement.where(date >= wanted.since)
     if wanted.until:
@@ -203,8 +238,9 @@ def decode_cursor(cursor: str | None) -> dict:
         raise InvalidFilter("cursor is not one this server gave (use the `next` URL as it is)") from exc
 
 
-def stories_page(session: Session, since: datetime | None = None, limit: int = 20, cursor: str | None = None
-                 ) -> tuple[list[dict], str | None]:
+def stories_page(
+    session: Session, since: datetime | None = None, limit: int = 20, cursor: str | None = None
+) -> tuple[list[dict], str | None]:
     """A page of stories, latest additions first (as ``mirsad stories``), and the cursor of the next page."""
     offset = int(decode_cursor(cursor).get("o", 0))
     found = list_stories(session, since, limit + 1, offset)
@@ -217,28 +253,53 @@ def entity_summary(session: Session, kind: str, value: str, limit: int = 20) -> 
     kind, value = _normal_tag(kind, value)
     tagged = select(TagRecord.item_id).where(TagRecord.kind == kind, TagRecord.value == value)
     page = list_items(session, ItemFilter(tags=((kind, value),)), limit=limit)
-    total = session.scalar(select(func.count(func.distinct(TagRecord.item_id)))
-                           .where(TagRecord.kind == kind, TagRecord.value == value)) or 0
+    total = (
+        session.scalar(
+            select(func.count(func.distinct(TagRecord.item_id))).where(TagRecord.kind == kind, TagRecord.value == value)
+        )
+        or 0
+    )
     story_rows = session.execute(
-        select(Item.story_id, func.count()).where(Item.id.in_(tagged), Item.story_id.is_not(None))
-        .group_by(Item.story_id).order_by(func.count().desc(), Item.story_id.desc()).limit(limit)).all()
+        select(Item.story_id, func.count())
+        .where(Item.id.in_(tagged), Item.story_id.is_not(None))
+        .group_by(Item.story_id)
+        .order_by(func.count().desc(), Item.story_id.desc())
+        .limit(limit)
+    ).all()
     titles = dict(session.execute(select(Item.id, Item.title).where(Item.id.in_([r[0] for r in story_rows]))).all())
     other = TagRecord.__table__.alias("other")
     co_rows = session.execute(
         select(other.c.kind, other.c.value, func.count(func.distinct(other.c.item_id)).label("n"))
-        .where(other.c.item_id.in_(tagged), other.c.kind.in_(ENTITY_KINDS),
-               ~and_(other.c.kind == kind, other.c.value == value))
-        .group_by(other.c.kind, other.c.value).order_by(func.count(func.distinct(other.c.item_id)).desc(),
-                                                        other.c.kind, other.c.value).limit(limit)).all()
+        .where(
+            other.c.item_id.in_(tagged),
+            other.c.kind.in_(ENTITY_KINDS),
+            ~and_(other.c.kind == kind, other.c.value == value),
+        )
+        .group_by(other.c.kind, other.c.value)
+        .order_by(func.count(func.distinct(other.c.item_id)).desc(), other.c.kind, other.c.value)
+        .limit(limit)
+    ).all()
     moment = func.coalesce(ItemSearch.published, Item.stored_at)
     postgres = session.get_bind().dialect.name == "postgresql"
     day = func.date(func.timezone("UTC", moment)) if postgres else func.date(moment)
-    daily = session.execute(select(day.label("day"), func.count()).select_from(Item)
-                            .outerjoin(ItemSearch, ItemSearch.item_id == Item.id).where(Item.id.in_(tagged))
-                            .group_by(day).order_by(day)).all()
-    return {"kind": kind, "value": value, "items_count": total, "items": page.items,
-            "more_items": bool(page.next_cursor),
-            "stories": [{"story": story_id, "items_count": count, "title": titles.get(story_id or 0)}
-                        for story_id, count in story_rows],
-            "co_mentions": [{"kind": k, "value": v, "items_count": n} for k, v, n in co_rows],
-            "daily": [{"date": str(d), "count": n} for d, n in daily]}
+    daily = session.execute(
+        select(day.label("day"), func.count())
+        .select_from(Item)
+        .outerjoin(ItemSearch, ItemSearch.item_id == Item.id)
+        .where(Item.id.in_(tagged))
+        .group_by(day)
+        .order_by(day)
+    ).all()
+    return {
+        "kind": kind,
+        "value": value,
+        "items_count": total,
+        "items": page.items,
+        "more_items": bool(page.next_cursor),
+        "stories": [
+            {"story": story_id, "items_count": count, "title": titles.get(story_id or 0)}
+            for story_id, count in story_rows
+        ],
+        "co_mentions": [{"kind": k, "value": v, "items_count": n} for k, v, n in co_rows],
+        "daily": [{"date": str(d), "count": n} for d, n in daily],
+    }

@@ -30,7 +30,6 @@ EVENTS = UrlEvent.metadata.tables[UrlEvent.__tablename__]
 Executor = Session | Connection
 
 
-
 @dataclass(frozen=True)
 class Registration:
     url_id: int
@@ -55,12 +54,22 @@ def register(session: Session, url: str) -> Registration:
     canonical = canonicalize(url)
     key = url_hash(canonical)
     now = utcnow()
-    new_id = insert_unless_exists(session, UrlRecord, "url_hash", url_hash=key, url=url.strip(),
-                                  canonical_url=canonical, state=UrlState.QUEUED, attempts=0, created_at=now,
-                                  updated_at=now)
+    new_id = insert_unless_exists(
+        session,
+        UrlRecord,
+        "url_hash",
+        url_hash=key,
+        url=url.strip(),
+        canonical_url=canonical,
+        state=UrlState.QUEUED,
+        attempts=0,
+        created_at=now,
+        updated_at=now,
+    )
     if new_id is not None:
-        session.execute(insert(EVENTS).values(url_id=new_id, state=UrlState.QUEUED, attempt=0, at=now,
-                                              detail=url.strip()))
+        session.execute(
+            insert(EVENTS).values(url_id=new_id, state=UrlState.QUEUED, attempt=0, at=now, detail=url.strip())
+        )
         return Registration(new_id, canonical, True, UrlState.QUEUED)
     known = session.execute(select(URLS.c.id, URLS.c.state).where(URLS.c.url_hash == key)).one()
     return Registration(known.id, canonical, False, known.state)
@@ -72,21 +81,37 @@ def begin(db: Executor, url_id: int, expected_state: str, max_attempts: int) -> 
     One statement, so it needs no transaction of its own.
     """
     row = db.execute(
-        update(URLS).where(URLS.c.id == url_id, URLS.c.state == expected_state)
+        update(URLS)
+        .where(URLS.c.id == url_id, URLS.c.state == expected_state)
         .values(attempts=URLS.c.attempts + 1, updated_at=utcnow())
-        .returning(URLS.c.url, URLS.c.url_hash, URLS.c.attempts, URLS.c.payload, URLS.c.last_error)).first()
+        .returning(URLS.c.url, URLS.c.url_hash, URLS.c.attempts, URLS.c.payload, URLS.c.last_error)
+    ).first()
     if row is None:
         return None
     if row.attempts > max_attempts:
-        _transition(db, url_id, expected_state, row.attempts, UrlState.DEAD,
-                    f"gave up after {max_attempts} attempts; last error: "
-                    f"{row.last_error or 'the worker died during the stage'}")
+        _transition(
+            db,
+            url_id,
+            expected_state,
+            row.attempts,
+            UrlState.DEAD,
+            f"gave up after {max_attempts} attempts; last error: "
+            f"{row.last_error or 'the worker died during the stage'}",
+        )
         return None
     return Claim(url_id, row.url, row.url_hash, row.attempts, unpack(row.payload) if row.payload else None)
 
 
-def advance(db: Executor, claim: Claim, from_state: str, to_state: str, payload: dict | None,
-            item_id: int | None = None, detail: str | None = None, alias_of: int | None = None) -> bool:
+def advance(
+    db: Executor,
+    claim: Claim,
+    from_state: str,
+    to_state: str,
+    payload: dict | None,
+    item_id: int | None = None,
+    detail: str | None = None,
+    alias_of: int | None = None,
+) -> bool:
     """Move to the next state with the stage's output; False when another run got there first.
 
     ``alias_of``: the page is an item already stored from another URL (``detail`` says so in the history).
@@ -107,19 +132,27 @@ def fail(db: Executor, claim: Claim, from_state: str, reason: str) -> None:
 def note_retry(db: Executor, claim: Claim, from_state: str, reason: str, max_attempts: int) -> bool:
     """Record a retryable failure; True when another attempt is allowed, False when the URL is now dead."""
     if claim.attempt >= max_attempts:
-        _transition(db, claim.url_id, from_state, claim.attempt, UrlState.DEAD,
-                    f"gave up after {claim.attempt} attempts; last error: {reason}")
+        _transition(
+            db,
+            claim.url_id,
+            from_state,
+            claim.attempt,
+            UrlState.DEAD,
+            f"gave up after {claim.attempt} attempts; last error: {reason}",
+        )
         return False
-    return _transition(db, claim.url_id, from_state, claim.attempt, from_state, f"retry: {reason}",
-                       last_error=reason)
+    return _transition(db, claim.url_id, from_state, claim.attempt, from_state, f"retry: {reason}", last_error=reason)
 
 
 def stuck(db: Executor, older_than: timedelta, limit: int = 500) -> list[tuple[int, str]]:
     """(id, state) of URLs in a non-final state untouched for longer than ``older_than``, oldest first."""
     cutoff = utcnow() - older_than
-    rows = db.execute(select(URLS.c.id, URLS.c.state)
-                      .where(URLS.c.state.in_(ACTIVE_STATES), URLS.c.updated_at < cutoff)
-                      .order_by(URLS.c.updated_at).limit(limit))
+    rows = db.execute(
+        select(URLS.c.id, URLS.c.state)
+        .where(URLS.c.state.in_(ACTIVE_STATES), URLS.c.updated_at < cutoff)
+        .order_by(URLS.c.updated_at)
+        .limit(limit)
+    )
     return [(row.id, row.state) for row in rows]
 
 
@@ -134,8 +167,9 @@ def touch(db: Executor, url_id: int, state: str, detail: str) -> None:
     _transition(db, url_id, state, None, state, detail)
 
 
-def _transition(db: Executor, url_id: int, from_state: str, attempt: int | None, to_state: str,
-                detail: str | None, **values) -> bool:
+def _transition(
+    db: Executor, url_id: int, from_state: str, attempt: int | None, to_state: str, detail: str | None, **values
+) -> bool:
     """Move a URL from ``from_state`` and log the event; False when it was no longer in ``from_state``.
 
     On PostgreSQL the update and the event are one statement (a data-modifying CTE), so a stage's
@@ -146,10 +180,17 @@ def _transition(db: Executor, url_id: int, from_state: str, attempt: int | None,
         values = {"payload": None, "last_error": detail, **values}
     elif to_state in FINAL_STATES:  # failed or dead keep the input of the stage that failed, for a requeue
         values = {"last_error": detail, **values}
-    moved = (update(URLS).where(URLS.c.id == url_id, URLS.c.state == from_state)
-             .values(state=to_state, updated_at=now, **values))
-    event = {"state": literal(to_state), "at": literal(now, UrlEvent.at.type),
-             "attempt": literal(attempt if attempt is not None else 0), "detail": literal(detail, Text())}
+    moved = (
+        update(URLS)
+        .where(URLS.c.id == url_id, URLS.c.state == from_state)
+        .values(state=to_state, updated_at=now, **values)
+    )
+    event = {
+        "state": literal(to_state),
+        "at": literal(now, UrlEvent.at.type),
+        "attempt": literal(attempt if attempt is not None else 0),
+        "detail": literal(detail, Text()),
+    }
     if (db.get_bind() if isinstance(db, Session) else db).dialect.name == "postgresql":
         step = moved.returning(URLS.c.id).cte("moved")
         statement = insert(EVENTS).from_select(["url_id", *event], select(step.c.id, *event.values()))
@@ -165,8 +206,14 @@ def counts_by_state(session: Session) -> dict[str, int]:
 
 
 def latest_failures(session: Session, limit: int = 10) -> list[UrlRecord]:
-    return list(session.scalars(select(UrlRecord).where(UrlRecord.state.in_((UrlState.FAILED, UrlState.DEAD)))
-                                .order_by(UrlRecord.updated_at.desc()).limit(limit)))
+    return list(
+        session.scalars(
+            select(UrlRecord)
+            .where(UrlRecord.state.in_((UrlState.FAILED, UrlState.DEAD)))
+            .order_by(UrlRecord.updated_at.desc())
+            .limit(limit)
+        )
+    )
 
 
 def find(session: Session, url_or_id: str) -> UrlRecord | None:

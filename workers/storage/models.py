@@ -179,9 +179,11 @@ class ItemSearch(Base):
     published: Mapped[datetime] = mapped_column(UTCDateTime())
     vector: Mapped[str | None] = mapped_column(Text().with_variant(TSVECTOR(), "postgresql"))
 
-    __table_args__ = (Index("ix_item_search_site_published", "site", "published"),
-                      Index("ix_item_search_published", "published", "item_id"),
-                      Index("ix_item_search_vector", "vector", postgresql_using="gin"))
+    __table_args__ = (
+        Index("ix_item_search_site_published", "site", "published"),
+        Index("ix_item_search_published", "published", "item_id"),
+        Index("ix_item_search_vector", "vector", postgresql_using="gin"),
+    )
 
 
 class ApiToken(Base):

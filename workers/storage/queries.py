@@ -22,12 +22,14 @@ def latest_item_id(session: Session) -> int:
 
 def items_after(session: Session, last_id: int) -> list[Item]:
     """Items stored after ``last_id``, oldest first, with their tags (what ``watch`` prints next)."""
-    return list(session.scalars(select(Item).where(Item.id > last_id).order_by(Item.id)
-                                .options(selectinload(Item.tags))))
+    return list(
+        session.scalars(select(Item).where(Item.id > last_id).order_by(Item.id).options(selectinload(Item.tags)))
+    )
 
 
-def newest_items(session: Session, tags: Iterable[tuple[str, str]] = (), since: datetime | None = None,
-                 limit: int = 20) -> list[Item]:
+def newest_items(
+    session: Session, tags: Iterable[tuple[str, str]] = (), since: datetime | None = None, limit: int = 20
+) -> list[Item]:
     """The newest items carrying every (kind, value) tag (the value in any case), stored since ``since``."""
     query = _items_matching(select(Item), tags, since)
     return list(session.scalars(query.order_by(Item.id.desc()).limit(limit).options(selectinload(Item.tags))))
@@ -40,8 +42,11 @@ def count_items(session: Session, tags: Iterable[tuple[str, str]] = (), since: d
 
 def _items_matching(query, tags: Iterable[tuple[str, str]], since: datetime | None):
     for kind, value in tags:
-        query = query.where(exists().where(TagRecord.item_id == Item.id, TagRecord.kind == kind,
-                                           func.lower(TagRecord.value) == value.lower()))
+        query = query.where(
+            exists().where(
+                TagRecord.item_id == Item.id, TagRecord.kind == kind, func.lower(TagRecord.value) == value.lower()
+            )
+        )
     if since is not None:
         query = query.where(Item.stored_at >= since)
     return query
@@ -57,11 +62,18 @@ def item_or_url(session: Session, target: str) -> tuple[Item | None, UrlRecord |
             return (session.get(Item, record.item_id) if record and record.item_id else None), record
         target = number
     record = ledger.find(session, target) if not target.isdigit() else None
-    item = session.get(Item, int(target)) if target.isdigit() else (
-        session.get(Item, record.item_id) if record and record.item_id else None)
+    item = (
+        session.get(Item, int(target))
+        if target.isdigit()
+        else (session.get(Item, record.item_id) if record and record.item_id else None)
+    )
     if item is not None and record is None:
-        record = session.scalar(select(UrlRecord).where(UrlRecord.item_id == item.id)  # the URL that stored it
-                                .order_by(UrlRecord.alias_of.is_not(None), UrlRecord.id).limit(1))
+        record = session.scalar(
+            select(UrlRecord)
+            .where(UrlRecord.item_id == item.id)  # the URL that stored it
+            .order_by(UrlRecord.alias_of.is_not(None), UrlRecord.id)
+            .limit(1)
+        )
     return item, record
 
 

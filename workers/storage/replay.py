@@ -35,17 +35,26 @@ class Requeued:
 def resume_state(session: Session, record: UrlRecord) -> UrlState:
     """The state the URL was in when its stage failed (its last non-final event), or queued when the
     stage's input is gone."""
-    state = session.scalar(select(UrlEvent.state).where(UrlEvent.url_id == record.id,
-                                                        UrlEvent.state.in_(ACTIVE_STATES))
-                           .order_by(UrlEvent.id.desc()).limit(1))
+    state = session.scalar(
+        select(UrlEvent.state)
+        .where(UrlEvent.url_id == record.id, UrlEvent.state.in_(ACTIVE_STATES))
+        .order_by(UrlEvent.id.desc())
+        .limit(1)
+    )
     if state is None or (state != UrlState.QUEUED and record.payload is None):
         return UrlState.QUEUED
     return UrlState(state)
 
 
-def matching(session: Session, states: Sequence[str] = REPLAYABLE, reason: str | None = None,
-             since: datetime | None = None, site: str | None = None, targets: Sequence[str] = (),
-             limit: int | None = None) -> list[UrlRecord]:
+def matching(
+    session: Session,
+    states: Sequence[str] = REPLAYABLE,
+    reason: str | None = None,
+    since: datetime | None = None,
+    site: str | None = None,
+    targets: Sequence[str] = (),
+    limit: int | None = None,
+) -> list[UrlRecord]:
     """Failed/dead URLs by filter: ``reason`` a case-insensitive part of the last error, ``since`` ended at or
     after, ``site`` as ``site_of`` folds it, ``targets`` URLs, url ids (``N`` or ``url:N``) or item ids (``item:N``)."""
     query = select(UrlRecord).where(UrlRecord.state.in_(states)).order_by(UrlRecord.id)

@@ -81,24 +81,36 @@ def index_items(db: Executor, items: Iterable[IndexedItem]) -> int:
     rows, fts_rows = [], []
     for item in batch:
         tokens = document_tokens(item.title, item.text, item.language)
-        row = {"item_id": item.id, "site": site_of(item.url), "published": published_date(item.published_at,
-                                                                                        item.stored_at)}
+        row = {
+            "item_id": item.id,
+            "site": site_of(item.url),
+            "published": published_date(item.published_at, item.stored_at),
+        }
         if postgres:
             row["vector"] = _tsvector_literal(tokens)
         else:
-            fts_rows.append({"rowid": item.id, "surface": " ".join(t.surface for t in tokens),
-                             "stems": " ".join(t.stem for t in tokens)})
+            fts_rows.append(
+                {
+                    "rowid": item.id,
+                    "surface": " ".join(t.surface for t in tokens),
+                    "stems": " ".join(t.stem for t in tokens),
+                }
+            )
         rows.append(row)
     ids = [item.id for item in batch]
     db.execute(delete(ItemSearch).where(ItemSearch.item_id.in_(ids)))
     if postgres:
-        db.execute(text("INSERT INTO item_search (item_id, site, published, vector) "
-                        "VALUES (:item_id, :site, :published, CAST(:vector AS tsvector))"), rows)
+        db.execute(
+            text(
+                "INSERT INTO item_search (item_id, site, published, vector) "
+                "VALUES (:item_id, :site, :published, CAST(:vector AS tsvector))"
+            ),
+            rows,
+        )
     else:
         db.execute(insert(ItemSearch), rows)
         db.execute(text(f"DELETE FROM {FTS_TABLE} WHERE rowid IN ({','.join(map(str, ids))})"))
-        db.execute(text(f"INSERT INTO {FTS_TABLE} (rowid, surface, stems) VALUES (:rowid, :surface, :stems)"),
-                   fts_rows)
+        db.execute(text(f"INSERT INTO {FTS_TABLE} (rowid, surface, stems) VALUES (:rowid, :surface, :stems)"), fts_rows)
     return len(batch)
 
 
@@ -120,6 +132,7 @@ def _dialect(db: Executor) -> str:
 
 # -- queries ---------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class TextMatch:
     """A query's text part compiled for one database: ``expression`` for MATCH (SQLite) or @@ (PostgreSQL)."""
@@ -132,11 +145,15 @@ class TextMatch:
         ``best``: only that many of the best ranked (a first page with no other filter needs no more)."""
         top = f" ORDER BY rank, item_id DESC LIMIT {int(best)}" if best is not None else ""
         if self.dialect == "postgresql":
-            sql = text(f"SELECT item_id, -ts_rank('{PG_WEIGHTS}', vector, CAST(:tsq AS tsquery)) AS rank "
-                       f"FROM item_search WHERE vector @@ CAST(:tsq AS tsquery){top}").bindparams(tsq=self.expression)
+            sql = text(
+                f"SELECT item_id, -ts_rank('{PG_WEIGHTS}', vector, CAST(:tsq AS tsquery)) AS rank "
+                f"FROM item_search WHERE vector @@ CAST(:tsq AS tsquery){top}"
+            ).bindparams(tsq=self.expression)
         else:
-            sql = text(f"SELECT rowid AS item_id, bm25({FTS_TABLE}, {SURFACE_WEIGHT}, {STEM_WEIGHT}) AS rank "
-                       f"FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :fts{top}").bindparams(fts=self.expression)
+            sql = text(
+                f"SELECT rowid AS item_id, bm25({FTS_TABLE}, {SURFACE_WEIGHT}, {STEM_WEIGHT}) AS rank "
+                f"FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :fts{top}"
+            ).bindparams(fts=self.expression)
         return sql.columns(item_id=Integer, rank=Float).subquery("hits")
 
 
@@ -145,12 +162,16 @@ def compile_text(query: Query, dialect: str, language: str | None = None) -> Tex
     positive: list[str] = []
     negative: list[str] = []
     for clause in query.clauses:
-        alternatives = [compiled for atom in clause.alternatives
-                        if (compiled := _compile_atom(atom, dialect, language)) is not None]
+        alternatives = [
+            compiled for atom in clause.alternatives if (compiled := _compile_atom(atom, dialect, language)) is not None
+        ]
         if not alternatives:
             continue
-        expression = alternatives[0] if len(alternatives) == 1 else "(" + (
-            " | " if dialect == "postgresql" else " OR ").join(alternatives) + ")"
+        expression = (
+            alternatives[0]
+            if len(alternatives) == 1
+            else "(" + (" | " if dialect == "postgresql" else " OR ").join(alternatives) + ")"
+        )
         (negative if clause.negated else positive).append(expression)
     if not positive:
         return None
@@ -171,15 +192,21 @@ def _compile_atom(atom: Atom, dialect: str, language: str | None) -> str | None:
         surface, stem = fold_token(atom.text), prefix_stem(atom.text)
         if not surface:
             return None
-        return _either(dialect, [_term(dialect, "surface", surface, prefix=True),
-                                 _term(dialect, "stems", stem, prefix=True)])
+        return _either(
+            dialect, [_term(dialect, "surface", surface, prefix=True), _term(dialect, "stems", stem, prefix=True)]
+        )
     words = atom.words if isinstance(atom, Phrase) else (atom.text,)
     forms = [form for word in words for form in query_forms(word, language)]
     if not forms:
         return None
     if len(forms) > 1:
-        return _either(dialect, [_phrase(dialect, "surface", [surface for surface, _ in forms]),
-                                 *(_phrase(dialect, "stems", list(stems)) for stems in _stem_sequences(forms))])
+        return _either(
+            dialect,
+            [
+                _phrase(dialect, "surface", [surface for surface, _ in forms]),
+                *(_phrase(dialect, "stems", list(stems)) for stems in _stem_sequences(forms)),
+            ],
+        )
     surface, stems = forms[0]
     if isinstance(atom, Phrase):
         return _term(dialect, "surface", surface)
@@ -233,6 +260,7 @@ def _tsvector_literal(tokens: list[Token]) -> str:
 
 # -- snippets --------------------------------------------------------------------------------------------------
 
+
 def snippet(body: str, query: Query, language: str | None = None, words: int = SNIPPET_WORDS) -> str:
     """A piece of ``body`` around the first match, HTML-escaped, each matched word in ``<mark>…</mark>``.
 
@@ -252,7 +280,7 @@ def snippet(body: str, query: Query, language: str | None = None, words: int = S
     spans = word_spans(body)
     hit = next((i for i, (start, end) in enumerate(spans) if matches(start, end)), 0)
     first = max(0, hit - words // 3)
-    chosen = spans[first:first + words]
+    chosen = spans[first : first + words]
     if not chosen:
         return ""
     parts = ["…" if first > 0 else ""]
@@ -287,6 +315,9 @@ def _match_terms(query: Query, language: str | None) -> tuple[set[str], set[str]
 
 
 def _matches(word: str, language: str | None, surfaces: set[str], stems: set[str], prefixes: list[str]) -> bool:
-    return any(t.surface in surfaces or t.stem in stems
-               or any(t.surface.startswith(p) or t.stem.startswith(p) for p in prefixes)
-               for t in analyze(word, language))
+    return any(
+        t.surface in surfaces
+        or t.stem in stems
+        or any(t.surface.startswith(p) or t.stem.startswith(p) for p in prefixes)
+        for t in analyze(word, language)
+    )

@@ -47,25 +47,33 @@ class SiteLine:
 
 
 def _record(session: Session, site: str, url_hash: str, found: dict[str, str]) -> None:
-    rows = [{"site": site, "fingerprint": fingerprint, "url_hash": url_hash, "line": line, "seen_at": utcnow()}
-            for fingerprint, line in found.items()]
+    rows = [
+        {"site": site, "fingerprint": fingerprint, "url_hash": url_hash, "line": line, "seen_at": utcnow()}
+        for fingerprint, line in found.items()
+    ]
     if not rows:
         return
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    session.execute(insert(SiteLineRecord).on_conflict_do_nothing(
-        index_elements=["site", "fingerprint", "url_hash"]), rows)
+    session.execute(
+        insert(SiteLineRecord).on_conflict_do_nothing(index_elements=["site", "fingerprint", "url_hash"]), rows
+    )
 
 
-def learned_lines(session: Session, site: str, min_articles: int, among: Iterable[str] | None = None,
-                  besides: str | None = None) -> frozenset[str]:
+def learned_lines(
+    session: Session, site: str, min_articles: int, among: Iterable[str] | None = None, besides: str | None = None
+) -> frozenset[str]:
     """Fingerprints of the site's lines seen in at least ``min_articles`` distinct articles.
 
     ``among`` limits the answer to those fingerprints (an article's own lines: the index then
     reads only their rows); ``besides`` leaves one article out of the count, so that an article
     is judged on the others alone, the same on a retry as the first time.
     """
-    query = (select(SiteLineRecord.fingerprint).where(SiteLineRecord.site == site)
-             .group_by(SiteLineRecord.fingerprint).having(func.count() >= min_articles))
+    query = (
+        select(SiteLineRecord.fingerprint)
+        .where(SiteLineRecord.site == site)
+        .group_by(SiteLineRecord.fingerprint)
+        .having(func.count() >= min_articles)
+    )
     if among is not None:
         among = list(among)
         if not among:
@@ -87,13 +95,19 @@ def observe(session: Session, site: str, url_hash: str, lines: list[str], min_ar
 
 def list_sites(session: Session, min_articles: int) -> list[SiteSummary]:
     """Every site seen, with its article count and the number of lines it has taught, busiest first."""
-    per_line = (select(SiteLineRecord.site, func.count().label("articles"))
-                .group_by(SiteLineRecord.site, SiteLineRecord.fingerprint).subquery())
-    learned: dict[str, int] = dict(session.execute(select(per_line.c.site, func.count())
-                                                   .where(per_line.c.articles >= min_articles)
-                                                   .group_by(per_line.c.site)).all())
-    articles = session.execute(select(SiteLineRecord.site, func.count(SiteLineRecord.url_hash.distinct()))
-                               .group_by(SiteLineRecord.site)).all()
+    per_line = (
+        select(SiteLineRecord.site, func.count().label("articles"))
+        .group_by(SiteLineRecord.site, SiteLineRecord.fingerprint)
+        .subquery()
+    )
+    learned: dict[str, int] = dict(
+        session.execute(
+            select(per_line.c.site, func.count()).where(per_line.c.articles >= min_articles).group_by(per_line.c.site)
+        ).all()
+    )
+    articles = session.execute(
+        select(SiteLineRecord.site, func.count(SiteLineRecord.url_hash.distinct())).group_by(SiteLineRecord.site)
+    ).all()
     summaries = [SiteSummary(site, count, learned.get(site, 0)) for site, count in articles]
     return sorted(summaries, key=lambda summary: (-summary.articles, summary.site))
 
@@ -102,6 +116,9 @@ def site_lines(session: Session, site: str, min_articles: int = 1) -> list[SiteL
     """The site's lines seen in at least ``min_articles`` articles, most frequent first."""
     rows = session.execute(
         select(SiteLineRecord.fingerprint, func.min(SiteLineRecord.line), func.count().label("articles"))
-        .where(SiteLineRecord.site == site).group_by(SiteLineRecord.fingerprint)
-        .having(func.count() >= min_articles).order_by(func.count().desc(), SiteLineRecord.fingerprint)).all()
+        .where(SiteLineRecord.site == site)
+        .group_by(SiteLineRecord.fingerprint)
+        .having(func.count() >= min_articles)
+        .order_by(func.count().desc(), SiteLineRecord.fingerprint)
+    ).all()
     return [SiteLine(fingerprint, line, articles) for fingerprint, line, articles in rows]

@@ -43,6 +43,7 @@ FAILING_BACKOFF_MAX = timedelta(hours=6)  # a failing source is polled less ofte
 
 # -- the declaration: config/sources.yaml --------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Declared:
     """One entry of ``sources.yaml``: the feed or sitemap URL, its poll interval and an optional name."""
@@ -102,7 +103,7 @@ def remove_from_file(config_dir: Path | str, url: str) -> Path:
     if node is None:
         raise ValueError(f"{url} is not a source in {path}")
     first, end = node.start_mark.line, node.end_mark.line
-    if end < len(lines) and lines[end][:node.end_mark.column].strip(" -"):
+    if end < len(lines) and lines[end][: node.end_mark.column].strip(" -"):
         end += 1  # the entry ends inside its last line (a flow mapping, or the file's end without a newline)
     while end > first + 1 and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")):
         end -= 1  # blank lines and comments before the next entry belong to it
@@ -122,7 +123,8 @@ def _entry_node(text: str, url: str) -> yaml.MappingNode | None:
         return None
     for item in listed.value:
         if isinstance(item, yaml.MappingNode) and any(
-                key.value == "url" and str(value.value).strip() == url for key, value in item.value):
+            key.value == "url" and str(value.value).strip() == url for key, value in item.value
+        ):
             return item
     return None
 
@@ -138,6 +140,7 @@ def _replace_checked(path: Path, text: str, holds: Callable[[set[str]], bool]) -
 
 
 # -- the table: sync, due, record ----------------------------------------------------------------------------
+
 
 def sync(session: Session, declared: Iterable[Declared]) -> tuple[int, int]:
     """Make the table hold exactly the declared sources (state of the kept ones untouched); (added, removed)."""
@@ -163,13 +166,16 @@ def sync_from_config(session: Session, config_dir: Path | str) -> tuple[int, int
 def claim_due(session: Session, now: datetime) -> list[int]:
     """Ids of the sources due at ``now``, each moved to its next poll time so no other beat round or
     poller takes it again (a lost poll message only delays that source by one interval)."""
-    due = session.execute(select(Source.id, Source.every)
-                          .where(or_(Source.next_poll_at.is_(None), Source.next_poll_at <= now))).all()
+    due = session.execute(
+        select(Source.id, Source.every).where(or_(Source.next_poll_at.is_(None), Source.next_poll_at <= now))
+    ).all()
     claimed = []
     for source_id, every in due:
-        moved = session.execute(update(Source).where(Source.id == source_id, or_(
-            Source.next_poll_at.is_(None), Source.next_poll_at <= now)).values(
-            next_poll_at=now + timedelta(seconds=every)))
+        moved = session.execute(
+            update(Source)
+            .where(Source.id == source_id, or_(Source.next_poll_at.is_(None), Source.next_poll_at <= now))
+            .values(next_poll_at=now + timedelta(seconds=every))
+        )
         if rowcount(moved) == 1:
             claimed.append(source_id)
     return claimed
@@ -188,12 +194,24 @@ def flag(source: Source, now: datetime) -> str | None:
 
 def describe(source: Source, now: datetime) -> dict:
     """The JSON form of a source (``mirsad sources list --json``)."""
-    stamp = lambda moment: moment.isoformat(timespec="seconds") if moment else None  # noqa: E731
-    return {"url": source.url, "name": source.name, "kind": source.kind, "every": source.every,
-            "last_polled_at": stamp(source.last_polled_at), "last_success_at": stamp(source.last_success_at),
-            "last_new_at": stamp(source.last_new_at), "next_poll_at": stamp(source.next_poll_at),
-            "entries_seen": source.entries_seen, "failures": source.failures, "last_error": source.last_error,
-            "flag": flag(source, now)}
+
+    def stamp(moment: datetime | None) -> str | None:
+        return moment.isoformat(timespec="seconds") if moment else None
+
+    return {
+        "url": source.url,
+        "name": source.name,
+        "kind": source.kind,
+        "every": source.every,
+        "last_polled_at": stamp(source.last_polled_at),
+        "last_success_at": stamp(source.last_success_at),
+        "last_new_at": stamp(source.last_new_at),
+        "next_poll_at": stamp(source.next_poll_at),
+        "entries_seen": source.entries_seen,
+        "failures": source.failures,
+        "last_error": source.last_error,
+        "flag": flag(source, now),
+    }
 
 
 def listing(session: Session) -> list[Source]:
@@ -242,6 +260,7 @@ def record_failure(session: Session, source_id: int, reason: str, now: datetime)
 
 # -- hints for the item --------------------------------------------------------------------------------------
 
+
 def apply_hints(document: Document, url_hash_: str, database_url: str | None = None) -> Document:
     """``document`` with the title and date its source announced where the page gave none."""
     if document.title and document.published_at:
@@ -250,6 +269,4 @@ def apply_hints(document: Document, url_hash_: str, database_url: str | None = N
         hint = session.scalar(select(SourceEntry).where(SourceEntry.url_hash == url_hash_))
     if hint is None:
         return document
-    return document.replace(title=document.title or hint.title,
-                            published_at=document.published_at or hint.published_at)
-
+    return document.replace(title=document.title or hint.title, published_at=document.published_at or hint.published_at)

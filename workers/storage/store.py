@@ -68,22 +68,40 @@ def store_item(session: Session, url_hash: str, url: str, document: Document) ->
     _lock_stories(session)
     stored_at = utcnow()
     values = {
-        "url_hash": key, "url": url, "canonical_url": document.canonical_url, "title": document.title,
-        "text": document.text, "language": document.language, "published_at": document.published_at,
-        "author": document.author, "site_name": document.site_name, "credit": document.credit,
-        "keywords": list(document.keywords), "removed": [r.to_dict() for r in document.removed],
+        "url_hash": key,
+        "url": url,
+        "canonical_url": document.canonical_url,
+        "title": document.title,
+        "text": document.text,
+        "language": document.language,
+        "published_at": document.published_at,
+        "author": document.author,
+        "site_name": document.site_name,
+        "credit": document.credit,
+        "keywords": list(document.keywords),
+        "removed": [r.to_dict() for r in document.removed],
         "fetched_at": datetime.fromisoformat(document.fetched_at) if document.fetched_at else None,
-        "stored_at": stored_at, "story_signature": signature.to_dict(),
+        "stored_at": stored_at,
+        "story_signature": signature.to_dict(),
     }
     item_id = insert_unless_exists(session, Item, "url_hash", **values)
     if item_id is None:
         existing = session.execute(select(Item.id, Item.url).where(Item.url_hash == key)).one()
         return StoredItem(existing.id, alias_of=None if existing.url == url else existing.id)
-    search.index_item(session, search.IndexedItem(item_id, url, document.title, document.text, document.language,
-                                                  document.published_at, stored_at))
+    search.index_item(
+        session,
+        search.IndexedItem(
+            item_id, url, document.title, document.text, document.language, document.published_at, stored_at
+        ),
+    )
     if document.tags:
-        session.execute(insert(TagRecord), [{"item_id": item_id, "kind": t.kind, "value": t.value, "score": t.score,
-                                             "evidence": list(t.evidence)} for t in document.tags])
+        session.execute(
+            insert(TagRecord),
+            [
+                {"item_id": item_id, "kind": t.kind, "value": t.value, "score": t.score, "evidence": list(t.evidence)}
+                for t in document.tags
+            ],
+        )
     found = _window_index(session, item_id).match(signature)
     if not _still_stored(session, found):  # items were deleted since this process read them: read afresh
         found = _window_index(session, item_id, rebuild=True).match(signature)
@@ -143,17 +161,35 @@ def _window_index(session: Session, new_item_id: int, rebuild: bool = False) -> 
     window = _windows.get(database)
     now = utcnow()
     # A new id at or below the last one seen means the table was emptied and refilled (tests): start over.
-    if (rebuild or window is None or window.last_item_id >= new_item_id or now - window.built_at > WINDOW_REBUILD_AFTER
-            or window.index.rules != rules):
+    if (
+        rebuild
+        or window is None
+        or window.last_item_id >= new_item_id
+        or now - window.built_at > WINDOW_REBUILD_AFTER
+        or window.index.rules != rules
+    ):
         window = _windows[database] = _Window(stories.StoryIndex(rules=rules), 0, now)
     cap = get_settings().story_index_items
     if len(window.index) >= cap:  # bounded memory: start again from the newest half, once per cap / 2 items
         window = _windows[database] = _Window(stories.StoryIndex(rules=rules), 0, now)
-    newest = (select(Item.id).where(Item.story_signature.is_not(None)).order_by(Item.id.desc())
-              .offset(cap // 2).limit(1).scalar_subquery()) if window.last_item_id == 0 else None
+    newest = (
+        (
+            select(Item.id)
+            .where(Item.story_signature.is_not(None))
+            .order_by(Item.id.desc())
+            .offset(cap // 2)
+            .limit(1)
+            .scalar_subquery()
+        )
+        if window.last_item_id == 0
+        else None
+    )
     query = select(Item.id, Item.story_id, Item.story_signature).where(
-        Item.id > window.last_item_id, Item.id != new_item_id, Item.stored_at >= now - rules.window,
-        Item.story_signature.is_not(None))
+        Item.id > window.last_item_id,
+        Item.id != new_item_id,
+        Item.stored_at >= now - rules.window,
+        Item.story_signature.is_not(None),
+    )
     if newest is not None:
         query = query.where(Item.id > func.coalesce(newest, 0))
     rows = session.execute(query.order_by(Item.id))
@@ -171,8 +207,7 @@ def list_stories(session: Session, since: datetime | None = None, limit: int = 2
     recent = select(Item.story_id).where(Item.story_id.is_not(None)).group_by(Item.story_id)
     if since is not None:
         recent = recent.having(latest >= since)
-    story_ids = session.scalars(recent.order_by(latest.desc(), Item.story_id.desc()).limit(limit)
-                                .offset(offset)).all()
+    story_ids = session.scalars(recent.order_by(latest.desc(), Item.story_id.desc()).limit(limit).offset(offset)).all()
     members: dict[int, list[Item]] = {story_id: [] for story_id in story_ids if story_id is not None}
     for item in session.scalars(select(Item).where(Item.story_id.in_(story_ids)).order_by(Item.id)):
         if item.story_id is not None:  # always: it is one of story_ids
@@ -190,12 +225,24 @@ def _story_to_dict(story_id: int, items: list[Item]) -> dict:
     items = sorted(items, key=_published_or_stored)
     first = items[0]
     return {
-        "story": story_id, "items_count": len(items),
+        "story": story_id,
+        "items_count": len(items),
         "first_published_at": _published_or_stored(first).isoformat(),
-        "first_source": first.site_name or site_of(first.url), "first_item": first.id,
+        "first_source": first.site_name or site_of(first.url),
+        "first_item": first.id,
         "title": first.title,
-        "items": [{"id": i.id, "title": i.title, "source": i.site_name or site_of(i.url), "url": i.url,
-                   "language": i.language, "published_at": i.published_at, "copy_of": i.copy_of} for i in items],
+        "items": [
+            {
+                "id": i.id,
+                "title": i.title,
+                "source": i.site_name or site_of(i.url),
+                "url": i.url,
+                "language": i.language,
+                "published_at": i.published_at,
+                "copy_of": i.copy_of,
+            }
+            for i in items
+        ],
     }
 
 
@@ -211,13 +258,21 @@ def _published_or_stored(item: Item) -> datetime:
 def item_to_dict(item: Item) -> dict:
     """The JSON form of a stored item, with the field names the README documents."""
     return {
-        "id": item.id, "url": item.url, "canonical_url": item.canonical_url, "title": item.title,
-        "text": item.text, "language": item.language, "published_at": item.published_at,
-        "author": item.author, "site_name": item.site_name, "credit": item.credit,
+        "id": item.id,
+        "url": item.url,
+        "canonical_url": item.canonical_url,
+        "title": item.title,
+        "text": item.text,
+        "language": item.language,
+        "published_at": item.published_at,
+        "author": item.author,
+        "site_name": item.site_name,
+        "credit": item.credit,
         "keywords": item.keywords or [],
         "fetched_at": item.fetched_at.isoformat() if item.fetched_at else None,
         "stored_at": item.stored_at.isoformat() if item.stored_at else None,
-        "story": item.story_id, "copy_of": item.copy_of,
+        "story": item.story_id,
+        "copy_of": item.copy_of,
         "tags": [{"kind": t.kind, "value": t.value, "score": t.score, "evidence": t.evidence} for t in item.tags],
         "removed": item.removed or [],
     }

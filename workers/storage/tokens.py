@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from workers.core.errors import MirsadError
+from workers.storage.db import rowcount
 from workers.storage.models import ApiToken, utcnow
 
 SCOPES = ("read", "write")  # write may also read
@@ -37,8 +38,12 @@ class TokenInfo:
     last_used_at: datetime | None
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "scope": self.scope, "created_at": self.created_at.isoformat(),
-                "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None}
+        return {
+            "name": self.name,
+            "scope": self.scope,
+            "created_at": self.created_at.isoformat(),
+            "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
+        }
 
 
 def hash_token(token: str) -> str:
@@ -61,19 +66,22 @@ def add(session: Session, name: str, scope: str) -> str:
 
 
 def listing(session: Session) -> list[TokenInfo]:
-    return [TokenInfo(t.name, t.scope, t.created_at, t.last_used_at)
-            for t in session.scalars(select(ApiToken).order_by(ApiToken.name))]
+    return [
+        TokenInfo(t.name, t.scope, t.created_at, t.last_used_at)
+        for t in session.scalars(select(ApiToken).order_by(ApiToken.name))
+    ]
 
 
 def revoke(session: Session, name: str) -> None:
-    if session.execute(delete(ApiToken).where(ApiToken.name == name)).rowcount == 0:  # type: ignore[attr-defined]
+    if rowcount(session.execute(delete(ApiToken).where(ApiToken.name == name))) == 0:
         raise TokenError(f"no token named {name!r}")
 
 
 def scope_of(session: Session, token: str) -> str | None:
     """The scope of a valid token (and its use noted), or None."""
-    row = session.execute(select(ApiToken.id, ApiToken.scope, ApiToken.last_used_at)
-                          .where(ApiToken.token_hash == hash_token(token))).first()
+    row = session.execute(
+        select(ApiToken.id, ApiToken.scope, ApiToken.last_used_at).where(ApiToken.token_hash == hash_token(token))
+    ).first()
     if row is None:
         return None
     now = utcnow()

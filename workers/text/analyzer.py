@@ -31,14 +31,22 @@ _ARABIC_MARKS = re.compile("[\u0640\u064b-\u065f\u0670\u06d6-\u06ed]")
 # A word: letters and digits, with apostrophe-joined parts (Turkish İstanbul'da, English Turkey's).
 _WORD = re.compile(r"[^\W_]+(?:['’ʼ][^\W_]+)*")
 # The same words in raw text, marks included (to find a word's place in the text for snippets).
-_RAW_WORD = re.compile("(?:[^\\W_]|[\u0640\u064b-\u065f\u0670\u06d6-\u06ed])+"
-                       "(?:['’ʼ](?:[^\\W_]|[\u0640\u064b-\u065f\u0670\u06d6-\u06ed])+)*")
+_RAW_WORD = re.compile(
+    "(?:[^\\W_]|[\u0640\u064b-\u065f\u0670\u06d6-\u06ed])+"
+    "(?:['’ʼ](?:[^\\W_]|[\u0640\u064b-\u065f\u0670\u06d6-\u06ed])+)*"
+)
 _APOSTROPHES = re.compile(r"['’ʼ]")
 _ARABIC_LETTER = re.compile("[\u0621-\u064a]")
 # Proclitics, longest first: a conjunction (و ف), then a preposition (ب ك ل), then the article (ال);
 # ل before ال is written لل.
-_CLITICS = tuple(sorted({c + p + a for c in ("", "و", "ف") for p in ("", "ب", "ك", "ل") for a in ("", "ال")}
-                        | {c + "لل" for c in ("", "و", "ف")}, key=len, reverse=True))
+_CLITICS = tuple(
+    sorted(
+        {c + p + a for c in ("", "و", "ف") for p in ("", "ب", "ك", "ل") for a in ("", "ال")}
+        | {c + "لل" for c in ("", "و", "ف")},
+        key=len,
+        reverse=True,
+    )
+)
 _MIN_STEM_LETTERS = 3  # a prefix is a clitic only if this much word stays (بال+حث is not a clitic)
 _TURKISH_VOWELS = frozenset("aeıioöuü")
 
@@ -75,8 +83,7 @@ def query_forms(word: str, language: str | None = None) -> list[tuple[str, tuple
     languages = (language,) if language or _ARABIC_LETTER.search(word) else LATIN_QUERY_LANGUAGES
     clean = _ARABIC_MARKS.sub("", unicodedata.normalize("NFC", word))
     per_language = [[pair for raw in _WORD.findall(clean) for pair in _word_forms(raw, lang)] for lang in languages]
-    return [(pairs[0][0], tuple(stem for _surface, stem in pairs))
-            for pairs in zip(*per_language, strict=True)]
+    return [(pairs[0][0], tuple(stem for _surface, stem in pairs)) for pairs in zip(*per_language, strict=True)]
 
 
 def fold_token(text: str) -> str:
@@ -101,8 +108,9 @@ def _word_forms(word: str, language: str | None) -> tuple[tuple[str, str], ...]:
         pairs.append((part, stem))
     if len(pairs) == 1 and pairs[0][1] is None:  # one Latin word: stem its unfolded form (Turkish needs ş, ı)
         return ((pairs[0][0], fold_words(_stem(lowered, language or "en")).replace(" ", "")),)
-    return tuple((surface, stem if stem is not None else fold_words(_stem(surface, language or "en")))
-                 for surface, stem in pairs)
+    return tuple(
+        (surface, stem if stem is not None else fold_words(_stem(surface, language or "en"))) for surface, stem in pairs
+    )
 
 
 def _lower(word: str, language: str | None) -> str:
@@ -116,7 +124,7 @@ def strip_clitics(word: str) -> str:
     """An Arabic word without its proclitics (وبالتعاون → تعاون), when enough of it stays."""
     for clitic in _CLITICS:
         if clitic and word.startswith(clitic) and len(word) - len(clitic) >= _MIN_STEM_LETTERS:
-            rest = word[len(clitic):]
+            rest = word[len(clitic) :]
             # A lone preposition or conjunction before a short word is more likely its first letter (وزير).
             if "ال" not in clitic and "لل" not in clitic and len(rest) < _MIN_STEM_LETTERS + 1:
                 continue
@@ -137,8 +145,14 @@ def _stem(word: str, language: str) -> str:
 
 def _turkish_possessive(word: str, stem: str) -> str:
     """Snowball's Turkish keeps the buffer ``s`` of a possessive (anlaşması → anlaşmas): drop it."""
-    if (stem != word and len(stem) > 2 and stem.endswith("s") and stem[-2] in _TURKISH_VOWELS
-            and word[len(stem):len(stem) + 1] in _TURKISH_VOWELS and word.startswith(stem)):
+    if (
+        stem != word
+        and len(stem) > 2
+        and stem.endswith("s")
+        and stem[-2] in _TURKISH_VOWELS
+        and word[len(stem) : len(stem) + 1] in _TURKISH_VOWELS
+        and word.startswith(stem)
+    ):
         return stem[:-1]
     return stem
 

@@ -39,12 +39,16 @@ _CONJUNCTIONS = ("", "و", "ف")
 _PREPOSITIONS = ("", "ب", "ل", "ك")
 # Prefixes allowed before any Arabic term, and the extra ones with the article (لل is ل + ال).
 _CLITICS = frozenset(c + p for c in _CONJUNCTIONS for p in _PREPOSITIONS)
-_ARTICLE_CLITICS = _CLITICS | {c + p + ARABIC_ARTICLE for c in _CONJUNCTIONS for p in ("", "ب", "ك")} | {
-    c + "لل" for c in _CONJUNCTIONS}
+_ARTICLE_CLITICS = (
+    _CLITICS
+    | {c + p + ARABIC_ARTICLE for c in _CONJUNCTIONS for p in ("", "ب", "ك")}
+    | {c + "لل" for c in _CONJUNCTIONS}
+)
 # Turkish suffixes as folded (ı→i, ü→u, ş→s...), chained up to three (Libya+lı+lar+ın); English -s stands alone.
 _LATIN_SUFFIXES = frozenset(
     "lar ler li lu i u a e yi yu ya ye in un nin nun na ne ni nu da de ta te dan den tan ten nda nde ndan nden "
-    "la le yla yle ki si su imiz umuz miz muz iniz unuz niz nuz".split())
+    "la le yla yle ki si su imiz umuz miz muz iniz unuz niz nuz".split()
+)
 _ENGLISH_PLURAL = "s"
 _MAX_SUFFIXES = 3
 _NO_PREFIX = frozenset({""})
@@ -53,8 +57,9 @@ _ARABIC_PRONOUNS = ("", "ه", "ها", "هم", "هما", "نا")
 _ARABIC_NUMBERS = ("", "ات", "ان", "ين", "ون")
 _ARABIC_ENDINGS = frozenset(n + p for n in _ARABIC_NUMBERS for p in _ARABIC_PRONOUNS) - {""}
 # After a ta marbuta (folded ه), dropped to make the key's stem: ت + pronoun, the dual, or the plural.
-_TA_MARBUTA_ENDINGS = frozenset({"ت" + p for p in _ARABIC_PRONOUNS} | {"تين", "تان", "تي"}
-                                | {"ات" + p for p in _ARABIC_PRONOUNS}) - {"ت"}
+_TA_MARBUTA_ENDINGS = frozenset(
+    {"ت" + p for p in _ARABIC_PRONOUNS} | {"تين", "تان", "تي"} | {"ات" + p for p in _ARABIC_PRONOUNS}
+) - {"ت"}
 _TA_MARBUTA = "ه"
 # A short name (this many letters or fewer) takes without an apostrophe only these first suffixes.
 _SHORT_NAME_LETTERS = 3
@@ -166,7 +171,7 @@ class FoldedText:
         return bisect_right(self.starts, position) - 1
 
     def token_key(self, first: int, last: int) -> tuple:
-        return (self._sources[first],) if first == last else tuple(self._sources[first:last + 1])
+        return (self._sources[first],) if first == last else tuple(self._sources[first : last + 1])
 
     def token(self, index: int) -> str:
         """The whitespace-separated token of the original text that word ``index`` comes from."""
@@ -224,11 +229,11 @@ class Gazetteer:
             if start != starts[first]:
                 if not takes_prefix:
                     continue
-                prefix = string[starts[first]:start]
+                prefix = string[starts[first] : start]
             else:
                 prefix = ""
             last = first if end < ends[first] else word_at(end)
-            tail = string[end + 1:ends[last]]
+            tail = string[end + 1 : ends[last]]
             for term, prefixes, acronym, stem in values:
                 if prefix not in prefixes:
                     continue
@@ -301,7 +306,7 @@ def _is_suffix_chain(tail: str, budget: int) -> bool:
         return True
     if budget == 0:
         return False
-    return any(tail.startswith(s) and _is_suffix_chain(tail[len(s):], budget - 1) for s in _LATIN_SUFFIXES)
+    return any(tail.startswith(s) and _is_suffix_chain(tail[len(s) :], budget - 1) for s in _LATIN_SUFFIXES)
 
 
 def _capitalised(piece: str, length: int, acronym: bool) -> bool:

@@ -21,8 +21,14 @@ from workers.text.analyzer import word_spans
 
 # Field → the tag kind it filters on (None: a column of the item, not a tag).
 FIELDS: dict[str, str | None] = {
-    "lang": None, "site": None, "story": None,
-    "country": "country", "place": "place", "topic": "topic", "person": "person", "org": "org",
+    "lang": None,
+    "site": None,
+    "story": None,
+    "country": "country",
+    "place": "place",
+    "topic": "topic",
+    "person": "person",
+    "org": "org",
 }
 MAX_TERMS = 32  # a longer query is a paste, not a search; it would make a huge SQL expression
 
@@ -63,8 +69,10 @@ class Query:
         return bool(self.clauses)
 
 
-_LEXEME = re.compile(r'\s*(?:(?P<neg>-)?(?:(?P<field>[A-Za-z]+):)?(?:"(?P<quoted>[^"]*)"|(?P<bare>[^\s"]+))'
-                     r'|(?P<quote>"))')
+_LEXEME = re.compile(
+    r'\s*(?:(?P<neg>-)?(?:(?P<field>[A-Za-z]+):)?(?:"(?P<quoted>[^"]*)"|(?P<bare>[^\s"]+))'
+    r'|(?P<quote>"))'
+)
 
 
 def parse(text: str) -> Query:
@@ -79,8 +87,14 @@ def parse(text: str) -> Query:
             raise QueryError(f"unclosed quote at character {text.index(chr(34), position) + 1}")
         position = match.end()
         quoted = match.group("quoted") is not None
-        pieces.append((bool(match.group("neg")), match.group("field"),
-                       match.group("quoted") if quoted else match.group("bare"), quoted))
+        pieces.append(
+            (
+                bool(match.group("neg")),
+                match.group("field"),
+                match.group("quoted") if quoted else match.group("bare"),
+                quoted,
+            )
+        )
     filters: dict[str, list[str]] = {}
     clauses: list[Clause] = []
     pending_or = False

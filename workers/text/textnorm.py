@@ -18,10 +18,21 @@ import unicodedata
 from collections.abc import Iterable
 
 _ARABIC_DIACRITICS = frozenset([0x0640, 0x0670, *range(0x064B, 0x0660), *range(0x06D6, 0x06EE)])
-_ARABIC_LETTERS = str.maketrans({
-    "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه", "ؤ": "و", "ئ": "ي",
-    "ی": "ي", "ک": "ك", "ە": "ه",
-})
+_ARABIC_LETTERS = str.maketrans(
+    {
+        "أ": "ا",
+        "إ": "ا",
+        "آ": "ا",
+        "ٱ": "ا",
+        "ى": "ي",
+        "ة": "ه",
+        "ؤ": "و",
+        "ئ": "ي",
+        "ی": "ي",
+        "ک": "ك",
+        "ە": "ه",
+    }
+)
 _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 _TURKISH_CASE = str.maketrans({"İ": "i", "I": "i", "ı": "i"})
 _SPACES = re.compile(r"\s+")
@@ -30,8 +41,11 @@ _SPACES = re.compile(r"\s+")
 def _fold_char(ch: str) -> str:
     text = "".join(c for c in unicodedata.normalize("NFKC", ch) if ord(c) not in _ARABIC_DIACRITICS)
     text = text.translate(_ARABIC_LETTERS).translate(_DIGITS).translate(_TURKISH_CASE).casefold()
-    text = "".join(c for c in unicodedata.normalize("NFKD", text)
-                   if not unicodedata.combining(c) and ord(c) not in _ARABIC_DIACRITICS)
+    text = "".join(
+        c
+        for c in unicodedata.normalize("NFKD", text)
+        if not unicodedata.combining(c) and ord(c) not in _ARABIC_DIACRITICS
+    )
     return unicodedata.normalize("NFC", text)
 
 
