@@ -9,10 +9,9 @@ from workers.core.settings import get_settings
 
 
 def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
-    settings = get_settings()
     api = command("api", cmd_api, "Serve the HTTP API (FastAPI under uvicorn); docs at /docs.")
-    api.add_argument("--host", default=settings.api_host, help="address to listen on (MIRSAD_API_HOST)")
-    api.add_argument("--port", type=int, default=settings.api_port, help="port (MIRSAD_API_PORT; 0: any free one)")
+    api.add_argument("--host", help="address to listen on (default MIRSAD_API_HOST)")
+    api.add_argument("--port", type=int, help="port (default MIRSAD_API_PORT; 0: any free one)")
 
 
 # By name, as Celery tasks are sent by name: entry points do not import each other.
@@ -24,13 +23,14 @@ def cmd_api(args) -> int:
 
     from workers.storage.db import migrate
 
+    settings = get_settings()  # read here, not while the parser is built: a bad setting is main()'s one-line error
     migrate()
     uvicorn.run(
         APP_FACTORY,
         factory=True,
-        host=args.host,
-        port=args.port,
-        log_level=get_settings().log_level.lower(),
+        host=args.host or settings.api_host,
+        port=settings.api_port if args.port is None else args.port,
+        log_level=settings.log_level.lower(),
         proxy_headers=False,
     )
     return 0

@@ -7,7 +7,6 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.markup import escape
@@ -31,7 +30,8 @@ from workers.cli.output import (
     tag_summary,
 )
 from workers.core.topology import FETCH_QUEUE, PushVerdict, UrlState
-from workers.storage import health, ledger, queries, sources
+from workers.runtime.status import attached_processes, status_report
+from workers.storage import queries
 from workers.storage.db import session_scope
 
 
@@ -60,19 +60,6 @@ def cmd_push(args) -> int:
         f"{counts[PushVerdict.REJECTED]} rejected"
     )
     return 1 if counts[PushVerdict.REJECTED] else 0
-
-
-def attached_processes() -> list[dict] | None:
-    """The workers and beat beating on the broker now (``runtime.deployment.attached``); None when it is down."""
-    import redis
-
-    from workers.core.settings import get_settings
-    from workers.runtime.deployment import attached, broker_client
-
-    try:
-        return attached(broker_client(get_settings()))
-    except redis.RedisError:
-        return None
 
 
 def warn_without_fetch_worker() -> None:
@@ -190,37 +177,13 @@ def cmd_show(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from workers.core.topology import TASK_ROUTES
-    from workers.runtime.celery_app import app
-
-    queues = sorted({route["queue"] for route in TASK_ROUTES.values()})
-    try:
-        with app.connection_for_read() as connection:
-            client = connection.default_channel.client
-            depths = {queue: client.llen(queue) for queue in queues}
-    except Exception as exc:  # the broker may be down; the database still answers
-        depths = {queue: f"? ({type(exc).__name__})" for queue in queues}
     with session_scope() as session:
-        counts = ledger.counts_by_state(session)
-        failures = [
-            {"url": r.url, "state": r.state, "reason": r.last_error, "at": r.updated_at.isoformat()}
-            for r in ledger.latest_failures(session)
-        ]
-        flagged = sources.flagged(session, datetime.now(UTC))
-        sick_sites = [site.to_dict() for site in health.flagged(session)]
-    processes = attached_processes()
+        report = status_report(session)
     if args.json:
-        print_json(
-            {
-                "queues": depths,
-                "states": counts,
-                "latest_failures": failures,
-                "flagged_sources": flagged,
-                "flagged_sites": sick_sites,
-                "processes": processes,
-            }
-        )
+        print_json(report)
         return 0
+    depths, counts, failures = report["queues"], report["states"], report["latest_failures"]
+    flagged, sick_sites, processes = report["flagged_sources"], report["flagged_sites"], report["processes"]
     if processes is not None:
         print_rows(
             ["process", "role", "queues", "last heartbeat"],

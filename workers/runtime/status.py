@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from workers.core.settings import get_settings
 from workers.core.topology import FINAL_STATES, TASK_ROUTES, UrlState
-from workers.storage import ledger
+from workers.runtime.deployment import attached, broker_client
+from workers.storage import health, ledger, sources
 from workers.storage.models import Item, UrlEvent, UrlRecord
-from workers.storage.sources import flag, listing
 
 QUEUES = tuple(sorted({route["queue"] for route in TASK_ROUTES.values()}))
 LATENCY_WINDOW = timedelta(hours=1)
@@ -33,9 +35,17 @@ def queue_depths() -> dict[str, int | str]:
         return {queue: f"? ({type(exc).__name__})" for queue in QUEUES}
 
 
+def attached_processes() -> list[dict] | None:
+    """The workers and beat beating on the broker now (``runtime.deployment.attached``); None when it is down."""
+    try:
+        return attached(broker_client(get_settings()))
+    except redis.RedisError:
+        return None
+
+
 def status_report(session: Session) -> dict:
-    """``mirsad status --json``: queues, URLs per state, the latest failures and the sources needing a look."""
-    now = datetime.now(UTC)
+    """``mirsad status --json`` and ``GET /status``: queues, URLs per state, the latest failures, the sources and
+    sites needing a look, and the workers and beat attached (None when the broker is down)."""
     return {
         "queues": queue_depths(),
         "states": ledger.counts_by_state(session),
@@ -43,7 +53,9 @@ def status_report(session: Session) -> dict:
             {"url": r.url, "state": r.state, "reason": r.last_error, "at": r.updated_at.isoformat()}
             for r in ledger.latest_failures(session)
         ],
-        "flagged_sources": [{"url": s.url, "flag": reason} for s in listing(session) if (reason := flag(s, now))],
+        "flagged_sources": sources.flagged(session, datetime.now(UTC)),
+        "flagged_sites": [site.to_dict() for site in health.flagged(session)],
+        "processes": attached_processes(),
     }
 
 
