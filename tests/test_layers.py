@@ -121,20 +121,15 @@ def test_there_is_no_import_cycle():
             visit(module)
 
 
-def test_the_celery_app_loads_no_stage():
-    """Flower, health probes and the API import the app: none of them may pay for trafilatura & co."""
-    probe = (
-        f"import sys, workers.runtime.celery_app, workers.runtime.dispatch; "
-        f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
-    )
-    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
-    assert loaded == []
-
-
-def test_the_storage_layer_loads_no_stage_either():
-    probe = (
-        f"import sys, workers.storage.ledger, workers.storage.models; "
-        f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
-    )
+@pytest.mark.parametrize(
+    "modules",
+    [
+        ("workers.runtime.celery_app", "workers.runtime.dispatch"),  # Flower, health probes and the API import these
+        ("workers.storage.ledger", "workers.storage.models"),
+    ],
+)
+def test_the_runtime_app_and_the_storage_layer_load_no_stage(modules):
+    """None of them may pay for trafilatura & co: they never run a stage."""
+    probe = f"import sys, {', '.join(modules)}; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
     assert loaded == []
