@@ -108,8 +108,8 @@ def ups(tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGHUP])
 def test_no_worker_outlives_mirsad_up(up_env, ups, sig):
     up = ups(up_env)
-    services = up.children()
     up.wait_ready(workers=2)
+    services = up.children()  # after the workers are up: by then the supervisor has started every service
     up.process.send_signal(sig)
     up.process.wait(timeout=30)
     wait_until(
@@ -123,8 +123,8 @@ def test_no_worker_outlives_mirsad_up(up_env, ups, sig):
 
 def test_a_worker_that_dies_is_restarted_with_a_backoff(up_env, ups):
     up = ups(up_env)
-    services = up.children()
     up.wait_ready(workers=2)
+    services = up.children()  # after the workers are up: by then the supervisor has started every service
     victim = services[0]
     os.kill(victim, signal.SIGKILL)
     wait_until(lambda: "restarted (pid" in up.log(), 30, "the dead service to be restarted")
