@@ -560,7 +560,7 @@ def test_sigterm_mid_task_lets_the_task_finish(start_stack, hosts):
     stack = start_stack(processing_workers=2, **PATIENT_FETCH)
     database_url = stack.env["MIRSAD_DATABASE_URL"]
     started = time.monotonic()
-    heavy = heavy_page(hosts[1], "term")
+    heavy = heavy_page(hosts[1], "term", megabytes=3 * HEAVY_PAGE_MB)  # a long clean, even on a fast machine
     stack.push([heavy])
     wait_claimed(database_url, heavy, "fetched", 1)
     stopping = worker_cleaning(stack, ["process-worker-1", "process-worker-2"])
