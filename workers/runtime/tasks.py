@@ -91,7 +91,8 @@ def run_stage(task, stage: Step, url_id: int, reclaim: int | None = None) -> Non
         except DatabaseUnavailable as exc:
             delay = backoff(task.request.retries + 1, settings)
             log.warning("%s url_id=%s: %s; retry in %.1fs", stage.name, url_id, exc, delay)
-            return come_back(task, stage, url_id, delay, exc.claimed_attempt, cause=exc)
+            # the attempt interrupted after its claim, or still the one to take again when the claim failed
+            return come_back(task, stage, url_id, delay, exc.claimed_attempt or reclaim, cause=exc)
         if step.outcome == StepResult.RETRY:
             delay = backoff(step.attempt, settings, step.retry_after)
             log.warning(
