@@ -473,13 +473,18 @@ def worker_cleaning(stack: FaultStack, names: list[str]) -> str:
     """The one processing worker that has been running the same clean for half a second (a heavy page's,
     since ordinary pages clean in milliseconds), read from the workers' own logs."""
 
-    def busy() -> list[str]:
-        return [name for name in names if (stack.task_in_progress(name) or ("",))[0] == "mirsad.clean"]
+    def in_clean(name: str) -> tuple[str, str] | None:
+        """The clean task the worker runs while it is still in the clean stage itself (the task goes on with
+        the stages chained after it: a normal page's strip, classify and store are not a long clean)."""
+        task, log = stack.task_in_progress(name), stack.log(name)
+        if task is None or task[0] != "mirsad.clean" or "clean url_id=" in log[log.rindex(task[1]) :]:
+            return None
+        return task
 
     def still_busy() -> str | None:
-        first = {name: stack.task_in_progress(name) for name in busy()}
+        first = {name: task for name in names if (task := in_clean(name))}
         time.sleep(0.5)
-        steady = [name for name, task in first.items() if stack.task_in_progress(name) == task]
+        steady = [name for name, task in first.items() if in_clean(name) == task]
         assert len(steady) <= 1, f"two workers on long cleans: {steady}"
         return steady[0] if steady else None
 
