@@ -313,7 +313,7 @@ def main() -> int:
         idle_bases = iter(bases[h] for h in idle_hosts[1:])
         for kind, (database, workers) in zip(kinds, runs, strict=True):  # they share the broker's database
             with MirsadRun(database, workers) as run:
-                run.batch(page_urls([bases[idle_hosts[0]]], f"warm-{kind}"))  # workers up, models loaded
+                run.batch(page_urls([bases[idle_hosts[0]]], f"warm-{database}-{workers}"))  # workers up, models loaded
                 for number in range(args.rounds):
                     tag = f"{uuid.uuid4().hex[:6]}-{number}"
                     urls = page_urls([bases[h] for h in hosts], tag)
