@@ -3,6 +3,9 @@
     .venv/bin/python bench/search.py quality                 # recall/precision@10 per language and backend
     .venv/bin/python bench/search.py speed --items 100000    # latency p50/p95 per query kind; indexing cost
 
+The generated databases are kept between speed runs (under MIRSAD_BENCH_CACHE, default
+/tmp/mirsad-bench-cache, and PostgreSQL databases mirsad_bench_search_COUNT); ``--fresh`` fills them again.
+
 Quality: the items and queries of bench/search_queries.yaml are stored through the store step
 (``store_item``: the index is written in its transaction) and every query runs through
 ``workers.storage.items.list_items`` as ``GET /items?q=…`` runs it.
@@ -19,6 +22,7 @@ PostgreSQL: a throwaway database on MIRSAD_BENCH_PG (default postgresql://postgr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -49,6 +53,7 @@ from workers.text.query import parse  # noqa: E402
 QUERIES_FILE = Path(__file__).with_name("search_queries.yaml")
 PG_ADMIN = os.environ.get("MIRSAD_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 TOP = 10
+CACHE_DIR = Path(os.environ.get("MIRSAD_BENCH_CACHE", "/tmp/mirsad-bench-cache"))
 
 
 def load_labelled(path: Path = QUERIES_FILE) -> tuple[dict, list[dict]]:
@@ -323,18 +328,14 @@ def latencies(database_url: str, repeats: int = 3) -> dict:
     return found
 
 
-def speed(backends: list[str], count: int) -> dict:
+def speed(backends: list[str], count: int, fresh: bool = False) -> dict:
     items, _queries = load_labelled()
     report = {}
     for backend in backends:
-        with database(backend) as url:
-            started = time.perf_counter()
-            indexing = fill(url, count, items)
-            filled = time.perf_counter() - started
+        with cached_database(backend, count, items, fresh) as (url, fill_report):
             report[backend] = {
                 "items": count,
-                "fill_s": round(filled, 1),
-                "bulk_index_ms_per_item": round(1000 * indexing / count, 3),
+                **fill_report,
                 "store_step_index_ms_per_item": round(per_item_index_cost(url, items), 3),
                 "latency": latencies(url),
             }
@@ -343,21 +344,29 @@ def speed(backends: list[str], count: int) -> dict:
 
 
 class database:
-    """A fresh, migrated database of ``backend`` for the run, dropped (PostgreSQL) or deleted afterwards."""
+    """A fresh, migrated database of ``backend`` for the run, dropped (PostgreSQL) or deleted afterwards;
+    ``keep``: a named one (a file under CACHE_DIR, a database ``keep``) left in place for the next run."""
 
-    def __init__(self, backend: str):
+    def __init__(self, backend: str, keep: str | None = None):
         self.backend = backend
+        self.keep = keep
 
     def __enter__(self) -> str:
         import psycopg
 
         if self.backend == "sqlite":
-            self.tmp = tempfile.TemporaryDirectory(prefix="mirsad-bench-")
-            self.url = f"sqlite:///{self.tmp.name}/bench.db"
+            if self.keep:
+                CACHE_DIR.mkdir(parents=True, exist_ok=True)
+                self.url = f"sqlite:///{CACHE_DIR / self.keep}.db"
+            else:
+                self.tmp = tempfile.TemporaryDirectory(prefix="mirsad-bench-")
+                self.url = f"sqlite:///{self.tmp.name}/bench.db"
         else:
-            self.name = f"mirsad_bench_{uuid.uuid4().hex[:8]}"
+            self.name = self.keep or f"mirsad_bench_{uuid.uuid4().hex[:8]}"
             with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-                admin.execute(f'CREATE DATABASE "{self.name}"')
+                known = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.name,)).fetchone()
+                if not known:
+                    admin.execute(f'CREATE DATABASE "{self.name}"')
             self.url = PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{self.name}"
         migrate(self.url)
         return self.url
@@ -366,11 +375,46 @@ class database:
         import psycopg
 
         forget_engines()
+        if self.keep:
+            return
         if self.backend == "sqlite":
             self.tmp.cleanup()
         else:
             with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    def drop(self) -> None:
+        """Remove a kept database (to fill it again)."""
+        import psycopg
+
+        if self.backend == "sqlite":
+            (CACHE_DIR / f"{self.keep}.db").unlink(missing_ok=True)
+        else:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{self.keep}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def cached_database(backend: str, count: int, items: dict, fresh: bool):
+    """A database of ``count`` generated items, filled once and kept (CACHE_DIR, or a PostgreSQL database
+    of that name) since filling 100,000 takes minutes; migrated to the newest revision on every run.
+    Yields (url, the figures of the run that filled it)."""
+    name = f"mirsad_bench_search_{count}"
+    figures = CACHE_DIR / f"{name}.{backend}.json"
+    if fresh or not figures.exists():
+        database(backend, name).drop()
+        figures.unlink(missing_ok=True)
+    with database(backend, name) as url:
+        if not figures.exists():
+            started = time.perf_counter()
+            indexing = fill(url, count, items)
+            filled = {
+                "fill_s": round(time.perf_counter() - started, 1),
+                "bulk_index_ms_per_item": round(1000 * indexing / count, 3),
+            }
+            CACHE_DIR.mkdir(parents=True, exist_ok=True)
+            figures.write_text(json.dumps(filled))
+        yield url, json.loads(figures.read_text())
 
 
 def main() -> int:
@@ -378,9 +422,10 @@ def main() -> int:
     parser.add_argument("what", choices=["quality", "speed"])
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--backend", action="append", choices=["sqlite", "postgresql"])
+    parser.add_argument("--fresh", action="store_true", help="fill the generated databases again (speed)")
     args = parser.parse_args()
     backends = args.backend or ["sqlite", "postgresql"]
-    report = quality(backends) if args.what == "quality" else speed(backends, args.items)
+    report = quality(backends) if args.what == "quality" else speed(backends, args.items, args.fresh)
     print(json.dumps(report, ensure_ascii=False, indent=2))
     return 0
 
