@@ -45,7 +45,7 @@ from sqlalchemy import insert, text  # noqa: E402
 from workers.core.document import Document, Tag  # noqa: E402
 from workers.core.urls import canonicalize, url_hash  # noqa: E402
 from workers.storage import search  # noqa: E402
-from workers.storage.db import forget_engines, migrate, session_scope  # noqa: E402
+from workers.storage.db import forget_engines, get_engine, migrate, session_scope  # noqa: E402
 from workers.storage.items import ItemFilter, list_items  # noqa: E402
 from workers.storage.models import Item, TagRecord  # noqa: E402
 from workers.storage.store import store_item  # noqa: E402
@@ -281,8 +281,12 @@ def fill(database_url: str, count: int, items: dict, batch: int = 1000) -> float
     if rows:
         flush()
     with session_scope(database_url) as session:  # ids were given explicitly: move PostgreSQL's sequence past them
-        if session.bind.dialect.name == "postgresql":
+        postgres = session.bind.dialect.name == "postgresql"
+        if postgres:
             session.execute(text("SELECT setval(pg_get_serial_sequence('items', 'id'), (SELECT max(id) FROM items))"))
+    if postgres:  # what autovacuum does after a bulk load: statistics for the planner, the visibility map
+        with get_engine(database_url).connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE"))
     return indexing
 
 

@@ -105,9 +105,11 @@ def list_items(
         raise InvalidFilter(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
     if sort == "relevance" and match is None:
         sort = "date"
-    date = func.coalesce(ItemSearch.published, Item.stored_at).label("date")
-    matching = _filtered(select(Item.id), wanted).outerjoin(ItemSearch, ItemSearch.item_id == Item.id)
+    date = ItemSearch.published.label("date")  # every item has its search row (store step, migration 0005)
+    matching = _filtered(select(Item.id), wanted).join(ItemSearch, ItemSearch.item_id == Item.id)
     position = decode_cursor(cursor)
+    if match is not None:
+        match.prefer_index(session)
     if sort == "relevance" and match is not None:
         hits = match.ranked(matching)
         statement = (
@@ -121,8 +123,8 @@ def list_items(
             statement = statement.where(Item.id.in_(match.ids()))
         if "d" in position:
             after = datetime.fromisoformat(position["d"])
-            statement = statement.where(or_(date < after, and_(date == after, Item.id < int(position["i"]))))
-        statement = statement.order_by(date.desc(), Item.id.desc())
+            statement = statement.where(or_(date < after, and_(date == after, ItemSearch.item_id < int(position["i"]))))
+        statement = statement.order_by(date.desc(), ItemSearch.item_id.desc())  # ix_item_search_published
     rows = session.execute(statement.limit(limit + 1)).all()
     more, rows = len(rows) > limit, rows[:limit]
     items = {
@@ -156,8 +158,9 @@ def iter_items(wanted: ItemFilter, database_url: str | None = None, batch: int =
             match = compile_text(wanted.query, session.get_bind().dialect.name, _only_language(wanted))
             statement = _filtered(select(Item.id), wanted).where(Item.id > last_id)
             if wanted.since or wanted.until or wanted.site:
-                statement = statement.outerjoin(ItemSearch, ItemSearch.item_id == Item.id)
+                statement = statement.join(ItemSearch, ItemSearch.item_id == Item.id)
             if match is not None:
+                match.prefer_index(session)
                 statement = statement.where(Item.id.in_(match.ids()))
             ids = session.scalars(statement.order_by(Item.id).limit(batch)).all()
             if not ids:
@@ -171,7 +174,7 @@ def iter_items(wanted: ItemFilter, database_url: str | None = None, batch: int =
 
 def _filtered(statement: Select, wanted: ItemFilter) -> Select:
     """``statement`` (on items, joined to item_search by the caller when dates or sites filter) narrowed."""
-    date = func.coalesce(ItemSearch.published, Item.stored_at)
+    date = ItemSearch.published
     filters = wanted.query.filters
     languages = [*filter(None, [wanted.language]), *filters.get("lang", ())]
     if languages:

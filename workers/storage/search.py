@@ -17,6 +17,7 @@ in order, a prefix matches surface forms. Relevance weighs exact forms above ste
 from __future__ import annotations
 
 import html
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ from workers.text.query import Atom, Phrase, Query, Word
 FTS_TABLE = "search_fts"
 _FTS = table(FTS_TABLE, column("rowid", Integer))
 STEM_MARK = "~"  # PostgreSQL lexemes of stems start with it
+PG_LEXEME_BYTES = 2046  # PostgreSQL's longest lexeme
 SURFACE_WEIGHT, STEM_WEIGHT = 10.0, 1.0  # SQLite bm25 column weights: an exact form counts ten stems
 PG_WEIGHTS = "{0.0, 0.0, 0.1, 1.0}"  # ts_rank's D, C, B (stems), A (surface forms)
 SNIPPET_WORDS = 30
@@ -107,6 +109,7 @@ def index_items(db: Executor, items: Iterable[IndexedItem]) -> int:
         }
         if postgres:
             row["vector"] = _tsvector_literal(tokens)
+            row["pairs"] = _pairs_literal(tokens)
         else:
             fts_rows.append(
                 {
@@ -121,8 +124,8 @@ def index_items(db: Executor, items: Iterable[IndexedItem]) -> int:
     if postgres:
         db.execute(
             text(
-                "INSERT INTO item_search (item_id, site, published, vector) "
-                "VALUES (:item_id, :site, :published, CAST(:vector AS tsvector))"
+                "INSERT INTO item_search (item_id, site, published, vector, pairs) "
+                "VALUES (:item_id, :site, :published, CAST(:vector AS tsvector), CAST(:pairs AS tsvector))"
             ),
             rows,
         )
@@ -158,35 +161,38 @@ class TextMatch:
 
     dialect: str
     expression: str
+    pairs: str | None = None  # PostgreSQL: what the query's phrases need of ``item_search.pairs``
 
     def ids(self) -> Select:
         """The ids of the matching items (for ``Item.id.in_``): no ranking, as a date order or an export needs."""
         if self.dialect == "postgresql":
-            return select(ItemSearch.item_id).where(ItemSearch.vector.op("@@")(self._tsquery()))
+            matching = select(ItemSearch.item_id).where(ItemSearch.vector.op("@@")(self._tsquery()))
+            if self.pairs:  # implied by the phrases: the GIN index of pairs leaves few vectors to read
+                matching = matching.where(ItemSearch.pairs.op("@@")(cast(literal(self.pairs), TSQUERY)))
+            return matching
         return select(_FTS.c.rowid).where(self._fts_match())
 
     def ranked(self, matching: Select, candidates: int = RANKED) -> Subquery:
-        """(item_id, rank) of the ``candidates`` newest items of ``matching`` (a select of ``Item.id``, with
-        the caller's filters) that match, ranked (lower is better): ranking is what costs, so it is bounded.
+        """(item_id, rank) of the ``candidates`` newest items of ``matching`` (a select of ``Item.id`` joined
+        to ``item_search``, with the caller's filters) that match, ranked (lower is better): ranking is what
+        costs, so it is bounded.
 
         On SQLite the FTS5 table drives (its rowids come newest first) and bm25 is computed for the
         candidates alone; on PostgreSQL the newest matching ids come from the GIN index, then ts_rank
         reads those candidates' vectors alone.
         """
         if self.dialect == "postgresql":
+            # Every match's id from the GIN index first (see prefer_index), the newest of them next.
+            matched = self.ids().cte("matched").prefix_with("MATERIALIZED")
             newest = (
-                matching.with_only_columns(Item.id.label("item_id"))
-                .where(Item.id.in_(self.ids()))
-                .order_by(Item.id.desc())
+                matching.with_only_columns(ItemSearch.item_id, ItemSearch.vector)
+                .join(matched, matched.c.item_id == ItemSearch.item_id)
+                .order_by(ItemSearch.item_id.desc())
                 .limit(candidates)
                 .subquery("newest")
             )
-            weighted = func.ts_rank(literal_column(f"'{PG_WEIGHTS}'::float4[]"), ItemSearch.vector, self._tsquery())
-            return (
-                select(newest.c.item_id, (-weighted).label("rank"))
-                .join(ItemSearch, ItemSearch.item_id == newest.c.item_id)
-                .subquery("hits")
-            )
+            weighted = func.ts_rank(literal_column(f"'{PG_WEIGHTS}'::float4[]"), newest.c.vector, self._tsquery())
+            return select(newest.c.item_id, (-weighted).label("rank")).subquery("hits")
         bm25 = func.bm25(literal_column(FTS_TABLE), SURFACE_WEIGHT, STEM_WEIGHT)
         return (
             matching.with_only_columns(_FTS.c.rowid.label("item_id"), bm25.label("rank"))
@@ -196,6 +202,14 @@ class TextMatch:
             .limit(candidates)
             .subquery("hits")
         )
+
+    def prefer_index(self, db: Executor) -> None:
+        """On PostgreSQL, for the rest of the transaction: matches come from the GIN index, never from a
+        scan that tests each row. The planner prices ``@@`` as cheap, but each row tested means reading
+        and uncompressing its vector from TOAST (several seconds for 100,000 items), while the index
+        answers a query without phrases exactly, reading no vector."""
+        if self.dialect == "postgresql":
+            db.execute(text("SET LOCAL enable_seqscan = off"))
 
     def _tsquery(self):
         return cast(literal(self.expression), TSQUERY)
@@ -208,12 +222,16 @@ def compile_text(query: Query, dialect: str, language: str | None = None) -> Tex
     """The text part of ``query`` for ``dialect``; None when it has no words (filters only) or none survive."""
     positive: list[str] = []
     negative: list[str] = []
+    pairs: list[str] = []
     for clause in query.clauses:
         alternatives = [
             compiled for atom in clause.alternatives if (compiled := _compile_atom(atom, dialect, language)) is not None
         ]
         if not alternatives:
             continue
+        needed = [_atom_pairs(atom, language) for atom in clause.alternatives]
+        if not clause.negated and all(needed):
+            pairs.append(_either("postgresql", [n for n in needed if n]))
         expression = (
             alternatives[0]
             if len(alternatives) == 1
@@ -223,7 +241,7 @@ def compile_text(query: Query, dialect: str, language: str | None = None) -> Tex
     if not positive:
         return None
     if dialect == "postgresql":
-        return TextMatch(dialect, " & ".join(positive + [f"!{n}" for n in negative]))
+        return TextMatch(dialect, " & ".join(positive + [f"!{n}" for n in negative]), " & ".join(pairs) or None)
     return TextMatch(dialect, " AND ".join(positive) + "".join(f" NOT {n}" for n in negative))
 
 
@@ -266,6 +284,24 @@ def _stem_sequences(forms: list[tuple[str, tuple[str, ...]]]) -> list[tuple[str,
     return list(dict.fromkeys(tuple(stems[min(i, len(stems) - 1)] for _, stems in forms) for i in range(width)))
 
 
+def _atom_pairs(atom: Atom, language: str | None) -> str | None:
+    """For a phrase of several words: the pairs of adjacent words it needs (of surface forms, or of
+    stems for each stem sequence), as a tsquery on ``item_search.pairs``; None for anything else."""
+    if not isinstance(atom, Phrase):
+        return None
+    forms = [form for word in atom.words for form in query_forms(word, language)]
+    if len(forms) < 2:
+        return None
+    sequences = [("", [surface for surface, _ in forms]), *((STEM_MARK, list(s)) for s in _stem_sequences(forms))]
+    return _either(
+        "postgresql",
+        [
+            "(" + " & ".join(_pg_lexeme(f"{mark}{a} {b}") for a, b in itertools.pairwise(tokens)) + ")"
+            for mark, tokens in sequences
+        ],
+    )
+
+
 def _either(dialect: str, expressions: list[str]) -> str:
     unique = list(dict.fromkeys(expressions))
     if len(unique) == 1:
@@ -292,6 +328,16 @@ def _fts_string(value: str) -> str:
 
 def _pg_lexeme(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _pairs_literal(tokens: list[Token]) -> str:
+    """Every pair of adjacent surface forms, and of stems (marked), as lexemes without positions."""
+    pairs = dict.fromkeys(
+        lexeme
+        for a, b in itertools.pairwise(tokens)
+        for lexeme in (f"{a.surface} {b.surface}", f"{STEM_MARK}{a.stem} {b.stem}")
+    )
+    return " ".join(_pg_lexeme(pair) for pair in pairs if len(pair.encode()) <= PG_LEXEME_BYTES)
 
 
 def _tsvector_literal(tokens: list[Token]) -> str:
