@@ -290,7 +290,7 @@ def fill(database_url: str, count: int, items: dict, batch: int = 1000) -> float
     return indexing
 
 
-def per_item_index_cost(database_url: str, items: dict, sample: int = 300) -> float:
+def per_item_index_cost(database_url: str, items: dict, sample: int = 300) -> dict[str, float]:
     """Milliseconds ``index_item`` adds to one store transaction (one item at a time, as store_item calls it,
     on items whose index rows are removed first: the store step indexes a new item)."""
     with session_scope(database_url) as session:
@@ -310,13 +310,17 @@ def per_item_index_cost(database_url: str, items: dict, sample: int = 300) -> fl
         if session.bind.dialect.name == "sqlite":
             session.execute(text(f"DELETE FROM {search.FTS_TABLE} WHERE rowid IN ({ids})"))
     analyzer._word_forms.cache_clear()  # no help from words analysed before
-    spent = 0.0
+    spent = cpu = 0.0
     for target in targets:
         with session_scope(database_url) as session:
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             search.index_item(session, target)
             spent += time.perf_counter() - started
-    return 1000 * spent / len(targets)
+            cpu += time.process_time() - started_cpu
+    return {
+        "store_step_index_ms_per_item": round(1000 * spent / len(targets), 3),
+        "store_step_index_cpu_ms_per_item": round(1000 * cpu / len(targets), 3),
+    }
 
 
 def latencies(database_url: str, repeats: int = 3) -> dict:
@@ -352,7 +356,7 @@ def speed(backends: list[str], count: int, fresh: bool = False) -> dict:
             report[backend] = {
                 "items": count,
                 **fill_report,
-                "store_step_index_ms_per_item": round(per_item_index_cost(url, items), 3),
+                **per_item_index_cost(url, items),
                 "latency": latencies(url),
             }
             print(json.dumps({backend: report[backend]}, ensure_ascii=False), file=sys.stderr)
