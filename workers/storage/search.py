@@ -166,10 +166,14 @@ class TextMatch:
     def ids(self) -> Select:
         """The ids of the matching items (for ``Item.id.in_``): no ranking, as a date order or an export needs."""
         if self.dialect == "postgresql":
-            matching = select(ItemSearch.item_id).where(ItemSearch.vector.op("@@")(self._tsquery()))
-            if self.pairs:  # implied by the phrases: the GIN index of pairs leaves few vectors to read
-                matching = matching.where(ItemSearch.pairs.op("@@")(cast(literal(self.pairs), TSQUERY)))
-            return matching
+            if self.pairs:  # implied by the phrases: the GIN index of pairs leaves few vectors to read, and
+                # the vector is tested as a function, which the planner cannot take to the vector's index
+                # (it did: 31,000 vectors read for "defence cooperation" instead of 3,900)
+                return select(ItemSearch.item_id).where(
+                    ItemSearch.pairs.op("@@")(cast(literal(self.pairs), TSQUERY)),
+                    func.ts_match_vq(ItemSearch.vector, self._tsquery()),
+                )
+            return select(ItemSearch.item_id).where(ItemSearch.vector.op("@@")(self._tsquery()))
         return select(_FTS.c.rowid).where(self._fts_match())
 
     def ranked(self, matching: Select, candidates: int = RANKED) -> Subquery:
