@@ -25,12 +25,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from workers.api.metrics import metrics_text
-from workers.core.errors import DatabaseUnavailable, MirsadError
+from workers.core.errors import ConnectionFailed, DatabaseUnavailable, ForbiddenAddress, MirsadError
 from workers.core.settings import get_settings
 from workers.runtime.push import push
 from workers.runtime.status import status_report
+from workers.stages.fetch import check_url
 from workers.storage import sources, tokens
 from workers.storage.db import session_scope
+from workers.storage.health import sites_overview
 from workers.storage.items import (
     EntityKind,
     ItemFilter,
@@ -94,7 +96,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (403, "the token's scope does not allow this"),
         (404, "no such URL, item, story or source"),
         (413, "request body over MIRSAD_API_MAX_BODY"),
-        (422, "a parameter or the body does not fit the schema"),
+        (422, "a parameter or the body does not fit the schema; a source the fetch address guard refuses"),
         (503, "the database is unreachable"),
     )
 }
@@ -239,6 +241,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 (one function per endpoint; the
     @app.post("/sources", dependencies=[WRITE], status_code=201, summary="Follow a feed or sitemap")
     def source_add(body: SourceRequest) -> dict:
         _no_control(body.url, "url")
+        _guarded(body.url)
         _edit_sources(lambda config_dir: sources.add_to_file(config_dir, body.url, body.every or sources.DEFAULT_EVERY))
         with session_scope() as session:
             added = session.scalars(select(Source).where(Source.url == body.url.strip())).one()
@@ -253,6 +256,15 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 (one function per endpoint; the
             raise HTTPException(404, f"no source #{source_id}")
         _edit_sources(lambda config_dir: sources.remove_from_file(config_dir, url))
         return Response(status_code=204)
+
+    @app.get(
+        "/sites",
+        dependencies=[READ],
+        summary="The sites seen, flagged ones first, with their health and why (`mirsad sites --json`)",
+    )
+    def site_list() -> dict:
+        with session_scope() as session:
+            return {"items": sites_overview(session, get_settings().site_line_min_articles), "next": None}
 
     @app.get("/status", dependencies=[READ], summary="Queues, URLs per state, latest failures (`mirsad status --json`)")
     def status() -> dict:
@@ -362,6 +374,18 @@ def _no_control(value: str | None, name: str) -> None:
 
 def _next(request: Request, cursor: str | None) -> str | None:
     return str(request.url.include_query_params(cursor=cursor)) if cursor else None
+
+
+def _guarded(url: str) -> None:
+    """A URL fetch's address guard refuses (a private, loopback or metadata address, an internal
+    service's port) is a 422 saying why, a malformed one a 400; a host that does not resolve now is
+    let through (fetch checks every address again)."""
+    try:
+        check_url(url.strip(), get_settings())
+    except ForbiddenAddress as exc:
+        raise HTTPException(422, f"url: {exc}") from None
+    except ConnectionFailed:
+        pass
 
 
 def _edit_sources(edit) -> None:
