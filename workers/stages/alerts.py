@@ -60,7 +60,7 @@ def check_webhook_url(url: str, settings: Settings) -> str:
         for address in addresses:
             check_address(address, allowed)
     except ForbiddenAddress as exc:
-        raise InvalidDestination(f"webhook {url!r} refused: {exc.reason}") from None
+        raise InvalidDestination(f"webhook {url!r} refused: {exc}") from None
     except OSError as exc:
         raise InvalidDestination(f"webhook {url!r}: cannot resolve {host} ({exc})") from None
     return url
@@ -108,7 +108,7 @@ def send_webhook(url: str, secret: str, message_id: str, body: str, settings: Se
         ) as client:
             response = client.post(url, content=body.encode("utf-8"), headers=headers)
     except ForbiddenAddress as exc:
-        return SendOutcome(False, f"refused: {exc.reason}")
+        return SendOutcome(False, f"refused: {exc}")
     except httpx.TimeoutException as exc:
         return SendOutcome(False, f"timed out ({type(exc).__name__})", retryable=True)
     except (httpx.HTTPError, OSError) as exc:

@@ -313,14 +313,17 @@ def _data(kind: str, data: dict) -> dict:
 
 
 def _spike(session: Session, watch: Watch, now: datetime, settings: Settings) -> list[int]:
-    """A spike delivery when this hour's matches rise far above the same hour's median of the last 14 days."""
+    """A spike delivery when this hour's matches rise far above the same hour's median of the last 14 days
+    (of the days the watch existed; at least one)."""
     hour = now.replace(minute=0, second=0, microsecond=0)
+    if watch.created_at > hour - timedelta(days=1):
+        return []  # no usual level yet: a watch younger than a day cannot spike
     current = (
         session.scalar(select(func.count()).where(WatchMatch.watch_id == watch.id, WatchMatch.matched_at >= hour)) or 0
     )
     if current < settings.watch_spike_min:
         return []
-    history = hourly_history(session, watch.id, hour)
+    history = hourly_history(session, watch.id, hour, watch.created_at)
     if not watchmatch.is_spike(current, history, settings.watch_spike_factor, settings.watch_spike_min):
         return []
     usual = sorted(history)[len(history) // 2] if history else 0
@@ -328,9 +331,14 @@ def _spike(session: Session, watch: Watch, now: datetime, settings: Settings) ->
     return _new_delivery(session, watch, f"spike:{hour.isoformat(timespec='hours')}", "spike", None, data, now)
 
 
-def hourly_history(session: Session, watch_id: int, hour: datetime) -> list[int]:
-    """The watch's match count in the same hour on each of the last SPIKE_HISTORY_DAYS days (zeros included)."""
-    starts = [hour - timedelta(days=d) for d in range(1, SPIKE_HISTORY_DAYS + 1)]
+def hourly_history(session: Session, watch_id: int, hour: datetime, since: datetime) -> list[int]:
+    """The watch's match count in the same hour on each of the last SPIKE_HISTORY_DAYS days it existed
+    (``since``: its creation), zeros included."""
+    starts = [
+        start
+        for d in range(1, SPIKE_HISTORY_DAYS + 1)
+        if (start := hour - timedelta(days=d)) >= since - timedelta(hours=1)
+    ]
     moments = session.scalars(
         select(WatchMatch.matched_at).where(
             WatchMatch.watch_id == watch_id, WatchMatch.matched_at >= starts[-1], WatchMatch.matched_at < hour
