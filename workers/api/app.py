@@ -114,6 +114,9 @@ def create_app() -> FastAPI:
     app.add_middleware(BodyLimit, limit=get_settings().api_max_body)
     _errors(app)
     _routes(app)
+    from workers.api import watches  # its routes use this module's auth: imported once this module is loaded
+
+    app.include_router(watches.router)
     return app
 
 

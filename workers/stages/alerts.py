@@ -61,7 +61,7 @@ def check_webhook_url(url: str, settings: Settings) -> str:
             check_address(address, allowed)
     except ForbiddenAddress as exc:
         raise InvalidDestination(f"webhook {url!r} refused: {exc}") from None
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:
         raise InvalidDestination(f"webhook {url!r}: cannot resolve {host} ({exc})") from None
     return url
 
