@@ -13,8 +13,9 @@ that requires nothing indexable (a prefix alone) is always a candidate.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from statistics import median
 
 from workers.core.urls import site_of
@@ -35,10 +36,11 @@ class ItemFeatures:
     language: str | None
     site: str
     story: int | None
+    sorted_surfaces: tuple[str, ...] = field(default=(), repr=False)  # for prefixes: a bisection, not a scan
+    sorted_stems: tuple[str, ...] = field(default=(), repr=False)
 
-    def keys(self) -> Iterable[Key]:
-        yield from ((SURFACE, s) for s in self.surfaces)
-        yield from ((STEM, s) for s in self.stems)
+    def field_keys(self) -> Iterable[Key]:
+        """The item's keys other than its words: tags, language, site, story."""
         yield from (("tag", kind, value) for kind, value in self.tags)
         if self.language:
             yield ("lang", self.language)
@@ -68,6 +70,8 @@ def item_features(
         language,
         site_of(url),
         story,
+        tuple(sorted(surfaces)),
+        tuple(sorted(stems)),
     )
 
 
@@ -91,9 +95,7 @@ class Prefix:
     stem: str
 
     def matches(self, item: ItemFeatures) -> bool:
-        return any(s.startswith(self.surface) for s in item.surfaces) or any(
-            s.startswith(self.stem) for s in item.stems
-        )
+        return _has_prefix(item.sorted_surfaces, self.surface) or _has_prefix(item.sorted_stems, self.stem)
 
     def keys(self) -> set[Key] | None:
         return None  # the start of a word is not a key: always a candidate unless another clause is
@@ -113,6 +115,11 @@ class Sequence:
 
 
 CompiledAtom = Term | Prefix | Sequence
+
+
+def _has_prefix(ordered: tuple[str, ...], prefix: str) -> bool:
+    at = bisect_left(ordered, prefix)
+    return at < len(ordered) and ordered[at].startswith(prefix)
 
 
 def _in_order(positions: dict[str, tuple[int, ...]], tokens: tuple[str, ...]) -> bool:
@@ -220,9 +227,13 @@ def _compile_atom(atom: Word | Phrase, language: str | None) -> CompiledAtom | N
 
 
 class WatchIndex:
-    """Compiled watches filed by a key each requires; ``matching`` gives the ids of those an item matches."""
+    """Compiled watches filed by a key each requires; ``matching`` gives the ids of those an item matches.
+
+    Word keys are kept by column (surface forms, stems), so finding the item's words among them is a
+    set intersection in C, not a lookup per word of a long article."""
 
     def __init__(self, watches: Iterable[CompiledWatch]):
+        self.by_column: dict[str, dict[str, list[CompiledWatch]]] = {SURFACE: {}, STEM: {}}
         self.by_key: dict[Key, list[CompiledWatch]] = {}
         self.always: list[CompiledWatch] = []
         self.size = 0
@@ -232,14 +243,18 @@ class WatchIndex:
             if keys is None:
                 self.always.append(watch)
             for key in keys or ():
-                self.by_key.setdefault(key, []).append(watch)
+                filed = self.by_column[key[0]].setdefault(key[1], []) if key[0] in self.by_column else None
+                (filed if filed is not None else self.by_key.setdefault(key, [])).append(watch)
 
     def candidates(self, item: ItemFeatures) -> list[CompiledWatch]:
         """The watches the item could match (each once): those filed under a key it has, and the unindexed."""
         found = {watch.watch_id: watch for watch in self.always}
-        for key in item.keys():
-            for watch in self.by_key.get(key, ()):
-                found[watch.watch_id] = watch
+        for column, tokens in ((SURFACE, item.surfaces), (STEM, item.stems)):
+            filed = self.by_column[column]
+            for token in filed.keys() & tokens.keys():
+                found.update((watch.watch_id, watch) for watch in filed[token])
+        for key in item.field_keys():
+            found.update((watch.watch_id, watch) for watch in self.by_key.get(key, ()))
         return list(found.values())
 
     def matching(self, item: ItemFeatures) -> list[int]:
