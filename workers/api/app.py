@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from workers.api.metrics import metrics_text
+from workers.api.watches import watch_routes
 from workers.core.errors import DatabaseUnavailable, MirsadError
 from workers.core.settings import get_settings
 from workers.runtime.push import push
@@ -114,9 +115,7 @@ def create_app() -> FastAPI:
     app.add_middleware(BodyLimit, limit=get_settings().api_max_body)
     _errors(app)
     _routes(app)
-    from workers.api import watches  # its routes use this module's auth: imported once this module is loaded
-
-    app.include_router(watches.router)
+    app.include_router(watch_routes(READ, WRITE))
     return app
 
 
