@@ -237,3 +237,17 @@ def test_spikes_need_a_usual_level(database_url):
         created = watches.record_matches(session, items[3], [watch.id], settings, now)
         kinds = sorted(session.get(Delivery, d).kind for d in created)
     assert kinds == ["match", "spike"]
+
+
+def test_the_index_follows_watches_added_and_removed(database_url):
+    with session_scope(database_url) as session:
+        first = watches.add(session, "a", "zircon", LOCAL)
+    item = features("zircon", "quartz and zircon")
+    with session_scope(database_url) as session:
+        assert watches.watch_index(session).matching(item) == [first.id]
+        watches.remove(session, "a")
+    with session_scope(database_url) as session:
+        second = watches.add(session, "b", "granite", LOCAL)  # SQLite may give it the removed watch's id
+    with session_scope(database_url) as session:
+        assert watches.watch_index(session).matching(item) == []
+        assert watches.watch_index(session).size == 1 and second.id

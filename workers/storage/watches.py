@@ -160,8 +160,13 @@ def preview(session: Session, query: str, limit: int = 10) -> tuple[int, list[It
 
 def enqueue_item(session: Session, item_id: int) -> None:
     """Note a stored item for matching, in the caller's (the store's) transaction."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = _dialect_insert(session)
     session.execute(insert(WatchInbox).values(item_id=item_id, queued_at=utcnow()).on_conflict_do_nothing())
+
+
+def _dialect_insert(session: Session):
+    """The INSERT construct with ON CONFLICT of the session's database."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 @dataclass
@@ -175,7 +180,8 @@ _indexes: dict[str, _CachedIndex] = {}
 
 def watch_index(session: Session) -> watchmatch.WatchIndex:
     """This process's compiled index of every watch, rebuilt when a watch was added or removed."""
-    version = tuple(session.execute(select(func.count(Watch.id), func.max(Watch.id))).one())
+    # A removed watch's id may be given again (SQLite): the latest creation time tells the new one apart.
+    version = tuple(session.execute(select(func.count(Watch.id), func.max(Watch.id), func.max(Watch.created_at))).one())
     database = session.get_bind().engine.url.render_as_string(hide_password=False)
     cached = _indexes.get(database)
     if cached is None or cached.version != version:
@@ -263,7 +269,7 @@ def _story_alerted(session: Session, watch_id: int, item: Item, now: datetime, s
 
 
 def _insert_match(session: Session, watch_id: int, item: Item, alerted: bool, now: datetime) -> bool:
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = _dialect_insert(session)
     statement = (
         insert(WatchMatch)
         .values(watch_id=watch_id, item_id=item.id, story_id=item.story_id, alerted=alerted, matched_at=now)
@@ -286,7 +292,7 @@ def _new_delivery(
         ensure_ascii=False,
         separators=(",", ":"),
     )
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = _dialect_insert(session)
     statement = (
         insert(Delivery)
         .values(
