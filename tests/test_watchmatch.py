@@ -201,11 +201,14 @@ def test_claims_retries_dead_resend_and_the_sweeper(database_url):
         claimed = watches.claim_delivery(session, delivery_id, lease=0)  # a worker that dies mid-attempt
         assert claimed is not None
     other = store(database_url, 2, "Nothing of interest in this other report about the weather today.")
+    claimed = store(database_url, 3, "A third report, being matched by a run that holds its claim right now.")
     with session_scope(database_url) as session:
+        assert watches.claim_inbox(session, claimed.id, lease=60)
+        assert not watches.claim_inbox(session, claimed.id, lease=60)  # a second message costs one UPDATE
         session.execute(update(WatchInbox).values(queued_at=utcnow() - timedelta(minutes=5)))
     with session_scope(database_url) as session:
         found = watches.sweep(session, after=1)
-    assert found.items == [other.id]
+    assert found.items == [other.id]  # not the one being matched
     with session_scope(database_url) as session:
         assert session.get(Delivery, delivery_id).state == "pending"
         session.execute(update(Delivery).values(next_attempt_at=utcnow() - timedelta(minutes=5)))

@@ -23,6 +23,7 @@ from workers.storage import watches
 from workers.storage.db import session_scope
 
 log = logging.getLogger("mirsad.watches")
+MATCH_LEASE = 60.0  # seconds a matching run holds an item before the sweeper may give it to another
 LEASE_MARGIN = 5.0  # seconds beyond the webhook timeout before a delivery in flight counts as lost
 
 
@@ -31,9 +32,12 @@ def match_item(item_id: int) -> list[int]:
     settings = get_settings()
     started = time.monotonic()
     with session_scope(durable=False) as session:
+        if not watches.claim_inbox(session, item_id, MATCH_LEASE):
+            return []  # matched already, or being matched: a second message (the sweeper's, a retried task)
+    with session_scope(durable=False) as session:
         item = watches.load_item(session, item_id)
-        if item is None or not watches.pending_inbox(session, item_id):
-            return []  # matched already (a second message, or the sweeper's), or deleted since
+        if item is None:
+            return []  # deleted since it was stored: its inbox row went with it
         index = watches.watch_index(session)
         matched = index.matching(watches.features_of(item)) if index.size else []
         created = watches.record_matches(session, item, matched, settings)

@@ -232,12 +232,14 @@ class Watch(Base):
 
 class WatchInbox(Base):
     """A stored item still to be matched against the watches: written in the store transaction, deleted in
-    the matching one, so an item whose match message was lost (a killed worker) is matched by the sweeper."""
+    the matching one, so an item whose match message was lost (a killed worker) is matched by the sweeper.
+    A run claims the row first, so a second message for the item (the sweeper's) costs one UPDATE."""
 
     __tablename__ = "watch_inbox"
 
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
     queued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())  # a matching run holds it until then
 
 
 class WatchMatch(Base):

@@ -216,8 +216,18 @@ def load_item(session: Session, item_id: int) -> Item | None:
     return session.scalar(select(Item).where(Item.id == item_id).options(selectinload(Item.tags)))
 
 
-def pending_inbox(session: Session, item_id: int) -> bool:
-    return session.get(WatchInbox, item_id) is not None
+def claim_inbox(session: Session, item_id: int, lease: float) -> bool:
+    """Take the item's matching for ``lease`` seconds; False when it is matched already or another run has it."""
+    now = utcnow()
+    claimed = session.execute(
+        update(WatchInbox)
+        .where(
+            WatchInbox.item_id == item_id,
+            (WatchInbox.claimed_until.is_(None)) | (WatchInbox.claimed_until < now),
+        )
+        .values(claimed_until=now + timedelta(seconds=lease))
+    )
+    return bool(rowcount(claimed))
 
 
 def record_matches(
@@ -482,20 +492,24 @@ class Sweep:
 
 
 def sweep(session: Session, after: float, lease_over: float = 0.0) -> Sweep:
-    """What killed workers or lost messages left: items not matched for ``after`` seconds, pending deliveries
+    """What killed workers or lost messages left: items not matched (nor being matched) for ``after`` seconds or
+    whose matching run's claim ran out, pending deliveries
     overdue by ``after``, and sending ones whose lease ended; each touched so the next sweep waits again."""
     now = utcnow()
     late = now - timedelta(seconds=after)
+    unclaimed = WatchInbox.claimed_until.is_(None) & (WatchInbox.queued_at < late)
     items = list(
         session.scalars(
             select(WatchInbox.item_id)
-            .where(WatchInbox.queued_at < late)
+            .where(unclaimed | (WatchInbox.claimed_until < now))
             .order_by(WatchInbox.item_id)
             .limit(SWEEP_BATCH)
         )
     )
     if items:
-        session.execute(update(WatchInbox).where(WatchInbox.item_id.in_(items)).values(queued_at=now))
+        session.execute(
+            update(WatchInbox).where(WatchInbox.item_id.in_(items)).values(queued_at=now, claimed_until=None)
+        )
     session.execute(
         update(Delivery)
         .where(Delivery.state == "sending", Delivery.lease_until < now - timedelta(seconds=lease_over))

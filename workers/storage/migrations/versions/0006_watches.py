@@ -61,6 +61,7 @@ def upgrade() -> None:
     op.create_table('watch_inbox',
     sa.Column('item_id', sa.Integer(), nullable=False),
     sa.Column('queued_at', workers.storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('claimed_until', workers.storage.models.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['item_id'], ['items.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('item_id')
     )
