@@ -62,7 +62,7 @@ def test_watches_through_the_api(api):
             item = watches.load_item(session, item_id)
             watches.enqueue_item(session, item_id)
             session.flush()
-            watches.record_matches(session, item, index.matching(watches.features_of(item)), settings)
+            watches.record_matches(session, item, index.matching(watches.features_of(session, item)), settings)
     matched = {i["id"] for i in searched["items"]}
     feed_url = f"{base_url}/watches/{watch['id']}/feed.atom"
     assert httpx.get(feed_url).status_code == 401

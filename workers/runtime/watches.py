@@ -39,7 +39,7 @@ def match_item(item_id: int) -> list[int]:
         if item is None:
             return []  # deleted since it was stored: its inbox row went with it
         index = watches.watch_index(session)
-        matched = index.matching(watches.features_of(item)) if index.size else []
+        matched = index.matching(watches.features_of(session, item)) if index.size else []
         created = watches.record_matches(session, item, matched, settings)
     log.info(
         "item %s matched %d watch(es) of %d in %.1f ms",

@@ -27,6 +27,7 @@ from workers.core.errors import MirsadError
 from workers.core.settings import Settings
 from workers.core.urls import site_of
 from workers.stages import alerts
+from workers.storage import search
 from workers.storage.db import rowcount
 from workers.storage.items import ItemFilter, count_items, list_items
 from workers.storage.models import Delivery, Item, Watch, WatchInbox, WatchMatch, utcnow
@@ -191,10 +192,13 @@ def watch_index(session: Session) -> watchmatch.WatchIndex:
     return cached.index
 
 
-def features_of(item: Item) -> watchmatch.ItemFeatures:
-    return watchmatch.item_features(
-        item.title, item.text, item.language, item.url, ((t.kind, t.value) for t in item.tags), item.story_id
-    )
+def features_of(session: Session, item: Item) -> watchmatch.ItemFeatures:
+    """The item's features from its search index tokens (analysed afresh only when it has none)."""
+    tags = [(t.kind, t.value) for t in item.tags]
+    tokens = search.stored_tokens(session, item.id)
+    if tokens is None:
+        return watchmatch.item_features(item.title, item.text, item.language, item.url, tags, item.story_id)
+    return watchmatch.features_of_tokens(*tokens, item.language, item.url, tags, item.story_id)
 
 
 def item_payload(item: Item, settings: Settings) -> dict:

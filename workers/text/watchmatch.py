@@ -63,6 +63,18 @@ def item_features(
     for token in analyze(f"{title or ''}\n{text}", language):
         surfaces.setdefault(token.surface, []).append(token.position)
         stems.setdefault(token.stem, []).append(token.position)
+    return features_of_tokens(surfaces, stems, language, url, tags, story)
+
+
+def features_of_tokens(
+    surfaces: dict[str, list[int]],
+    stems: dict[str, list[int]],
+    language: str | None,
+    url: str,
+    tags: Iterable[tuple[str, str]],
+    story: int | None,
+) -> ItemFeatures:
+    """An item's features from its tokens' positions (as the search index stored them, or freshly made)."""
     return ItemFeatures(
         {k: tuple(v) for k, v in surfaces.items()},
         {k: tuple(v) for k, v in stems.items()},
