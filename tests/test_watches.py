@@ -148,6 +148,7 @@ def state_of(database_url: str, watch_id: int) -> list[Delivery]:
 
 def test_alerts_signed_retried_dead_story_aware_and_surviving_a_killed_worker(stack, pages, mailbox):
     database_url, env, running, _log = stack
+    mailbox.messages.clear()  # the server outlives each database's stack
     site = FixtureServer(pages_dir=pages).start()
     story_sites = [FixtureServer(pages_dir=pages, host=f"127.0.0.{n}").start() for n in range(2, 7)]
     good, failing, held = Receiver().start(), Receiver(status=500).start(), Receiver(hold_first=True).start()
