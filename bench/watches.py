@@ -138,6 +138,7 @@ def latency(count: int) -> dict:
         "MIRSAD_HOST_INTERVAL": "0",
         "MIRSAD_API_PORT": "0",
         "MIRSAD_PROCESS_CONCURRENCY": "2",
+        "MIRSAD_WATCH_STORY_QUIET": "0",  # the generated pages may share a story: every one must alert here
     }
     os.environ.update(env)
     from workers.core.settings import Settings, get_settings
@@ -157,10 +158,9 @@ def latency(count: int) -> dict:
     with session_scope() as session:
         watches.add(session, "bench", "zircon", Settings.from_env(), receiver.url)
     for n in range(count + 3):
-        html = article_page(f"bench-{n}").replace(
-            b"</article>",
-            b"<p>Officials said the zircon programme would be reviewed next week, they added.</p></article>",
-        )
+        # A sentence of its own per page: one repeated on every page of a site is learned as boilerplate.
+        sentence = f"<p>Officials said the zircon programme {n} would be reviewed next week, they added.</p>"
+        html = article_page(f"bench-{n}").replace(b"</article>", sentence.encode() + b"</article>")
         (pages / f"p{n}.html").write_bytes(html)
     site = FixtureServer(pages_dir=pages).start()
     log = open(folder / "stack.log", "ab")
