@@ -128,7 +128,9 @@ def stack(request, tmp_path_factory):
     migrate(database_url)
     redis.Redis.from_url(os.environ["MIRSAD_REDIS_URL"]).flushdb()
     # The stack's API on a port of its own: stacks of other test runs on this machine may be up at once.
-    env = {**FAST_RECOVERY, "MIRSAD_DATABASE_URL": database_url, "MIRSAD_API_PORT": str(free_port())}
+    # A module may add settings of its own to the stack's (STACK_ENV, a dict at module level).
+    extra = getattr(request.module, "STACK_ENV", {})
+    env = {**FAST_RECOVERY, **extra, "MIRSAD_DATABASE_URL": database_url, "MIRSAD_API_PORT": str(free_port())}
     log_path = tmp_path_factory.mktemp("logs") / f"stack-{request.param}.log"
     with open(log_path, "ab") as log_file:
         running = Stack(env=env, log_file=log_file).start()

@@ -28,8 +28,8 @@ ENV_FILE = "deploy/mirsad.env"
 # The contract between the deployment and the CLI: each app container runs exactly this.
 APP_COMMANDS = {
     "migrate": ["mirsad", "migrate"],
-    "fetch-worker": ["mirsad", "worker", "--queues", "fetch"],
-    "process-worker": ["mirsad", "worker", "--queues", "clean,strip,classify,store,maintenance"],
+    "fetch-worker": ["mirsad", "worker", "--queues", "fetch,deliveries"],
+    "process-worker": ["mirsad", "worker", "--queues", "clean,strip,classify,store,maintenance,watches"],
     "beat": ["mirsad", "beat"],
     "flower": ["celery", "-A", "workers.runtime.celery_app", "flower", "--port=5555"],
     "api": ["mirsad", "api", "--host", "0.0.0.0", "--port", "8000"],

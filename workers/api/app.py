@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from workers.api.metrics import metrics_text
+from workers.api.watches import watch_routes
 from workers.core.errors import ConnectionFailed, DatabaseUnavailable, ForbiddenAddress, MirsadError
 from workers.core.settings import get_settings
 from workers.runtime.push import push
@@ -116,6 +117,7 @@ def create_app() -> FastAPI:
     app.add_middleware(BodyLimit, limit=get_settings().api_max_body)
     _errors(app)
     _routes(app)
+    app.include_router(watch_routes(READ, WRITE))
     return app
 
 

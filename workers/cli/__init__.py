@@ -7,13 +7,13 @@ import logging
 
 from rich.markup import escape
 
-from workers.cli import api, demo, items, reindex, replay, running, sources, tokens, vocab
+from workers.cli import api, demo, items, reindex, replay, running, sources, tokens, vocab, watches
 from workers.cli.output import PLAIN, err, require_schema, safe_url
 from workers.core.errors import DatabaseUnavailable, MirsadError
 from workers.core.settings import SettingError, get_settings, seed_config_dir
 
 # One module per command group, in the order ``mirsad --help`` lists them.
-COMMAND_GROUPS = (running, api, items, replay, vocab, sources, tokens, reindex, demo)
+COMMAND_GROUPS = (running, api, items, replay, vocab, sources, tokens, reindex, watches, demo)
 DATABASE_COMMANDS = {"push", "watch", "items", "stories", "show", "status", "sites", "sources", "requeue"}
 SERVICE_COMMANDS = {"worker", "beat", "api"}  # long-running services log as configured (MIRSAD_LOG_LEVEL)
 QUIET_LIBRARIES = ("alembic", "httpx", "httpcore", "celery", "kombu", "trafilatura", "htmldate", "courlan")

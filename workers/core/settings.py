@@ -162,6 +162,50 @@ class Settings:
         },
     )
     api_max_body: int = field(default=1_000_000, metadata={"doc": "Largest request body the API accepts, in bytes."})
+    watch_story_quiet: float = field(
+        default=21600.0,
+        metadata={
+            "doc": "Seconds after a watch alerted on a story during which later items of that story go "
+            "into the watch's next digest instead of alerting again (default 6 h)."
+        },
+    )
+    webhook_max_attempts: int = field(
+        default=8,
+        metadata={
+            "doc": "Attempts at one webhook delivery (retried with backoff and jitter on timeouts, "
+            "connection errors, 429 and 5xx) before it is dead (`mirsad alerts --dead`)."
+        },
+    )
+    webhook_timeout: float = field(default=10.0, metadata={"doc": "Seconds for one webhook request, all included."})
+    watch_sweep_after: float = field(
+        default=30.0,
+        metadata={
+            "doc": "Seconds after which the sweeper sends again a match or a delivery whose message was "
+            "lost (a killed worker); beat runs the sweeper this often too."
+        },
+    )
+    watch_spike_factor: float = field(
+        default=3.0,
+        metadata={"doc": "A watch spikes when its matches this hour exceed this many times its usual count."},
+    )
+    watch_spike_min: int = field(
+        default=5, metadata={"doc": "Fewest matches in one hour that can make a spike (quiet watches stay quiet)."}
+    )
+    smtp_url: str = field(
+        default="",
+        metadata={
+            "doc": "SMTP server of e-mail digests: smtp://user:pass@host:587?starttls=1 (smtps:// for TLS "
+            "from the start); empty: no e-mail is sent."
+        },
+    )
+    smtp_from: str = field(default="mirsad@localhost", metadata={"doc": "From: address of e-mail digests."})
+    public_url: str = field(
+        default="",
+        metadata={
+            "doc": "Base URL of this deployment's API, for the item links in alerts and digests.",
+            "shown": "http://MIRSAD_API_HOST:MIRSAD_API_PORT",
+        },
+    )
 
     @property
     def private_networks_allowed(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | Literal[True]:
@@ -172,6 +216,11 @@ class Settings:
         if value in {"", "0", "false", "no", "off"}:
             return ()
         return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip())
+
+    @property
+    def link_base(self) -> str:
+        """Where the links in alerts point: MIRSAD_PUBLIC_URL, else this machine's API."""
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def api_reads_open(self) -> bool:

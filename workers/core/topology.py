@@ -76,14 +76,24 @@ NEXT_STAGE = {stage.name: STAGE_FOR_STATE.get(stage.gives) for stage in STAGES}
 RECONCILE_TASK = "mirsad.reconcile"
 POLL_SOURCES_TASK = "mirsad.poll_sources"
 POLL_SOURCE_TASK = "mirsad.poll_source"
+MATCH_WATCHES_TASK = "mirsad.match_watches"
+DELIVER_WEBHOOK_TASK = "mirsad.deliver_webhook"
+SEND_DIGESTS_TASK = "mirsad.send_digests"
+SWEEP_WATCHES_TASK = "mirsad.sweep_watches"
 MAINTENANCE_QUEUE = "maintenance"
 FETCH_QUEUE = "fetch"
-IO_QUEUES = (FETCH_QUEUE,)  # network-bound: the fetch worker's threads (pages and source polls)
-CPU_QUEUES = tuple(stage.queue for stage in STAGES if stage.queue not in IO_QUEUES) + (MAINTENANCE_QUEUE,)
+WATCHES_QUEUE = "watches"  # matching stored items against the watches: CPU, off the chain
+DELIVERIES_QUEUE = "deliveries"  # webhooks and SMTP: network, like fetching
+IO_QUEUES = (FETCH_QUEUE, DELIVERIES_QUEUE)  # network-bound: the fetch worker's threads (pages, polls, deliveries)
+CPU_QUEUES = tuple(stage.queue for stage in STAGES if stage.queue not in IO_QUEUES) + (MAINTENANCE_QUEUE, WATCHES_QUEUE)
 
 # Every task and its queue, in one table; tests check that every registered task has a route.
 TASK_ROUTES = {stage.task_name: {"queue": stage.queue} for stage in STAGES} | {
     RECONCILE_TASK: {"queue": MAINTENANCE_QUEUE},
     POLL_SOURCES_TASK: {"queue": MAINTENANCE_QUEUE},
     POLL_SOURCE_TASK: {"queue": FETCH_QUEUE},  # polling a source is network I/O, like fetching a page
+    MATCH_WATCHES_TASK: {"queue": WATCHES_QUEUE},
+    DELIVER_WEBHOOK_TASK: {"queue": DELIVERIES_QUEUE},
+    SEND_DIGESTS_TASK: {"queue": DELIVERIES_QUEUE},
+    SWEEP_WATCHES_TASK: {"queue": MAINTENANCE_QUEUE},
 }

@@ -14,8 +14,17 @@ from celery import Celery
 from celery.signals import worker_process_init
 
 from workers.core.settings import Settings, get_settings
-from workers.core.topology import MAINTENANCE_QUEUE, POLL_SOURCES_TASK, RECONCILE_TASK, TASK_ROUTES
+from workers.core.topology import (
+    MAINTENANCE_QUEUE,
+    POLL_SOURCES_TASK,
+    RECONCILE_TASK,
+    SEND_DIGESTS_TASK,
+    SWEEP_WATCHES_TASK,
+    TASK_ROUTES,
+)
 from workers.storage.db import forget_engines
+
+DIGEST_CHECK_INTERVAL = 60.0  # seconds between beat's looks for e-mail digests due (hourly or daily)
 
 
 def reconcile_interval(settings: Settings) -> float:
@@ -24,7 +33,7 @@ def reconcile_interval(settings: Settings) -> float:
 
 
 def make_app(settings: Settings) -> Celery:
-    app = Celery("mirsad", include=["workers.runtime.tasks"])
+    app = Celery("mirsad", include=["workers.runtime.tasks", "workers.runtime.watches"])
     app.conf.update(
         broker_url=settings.redis_url,
         broker_transport=(
@@ -51,6 +60,12 @@ def make_app(settings: Settings) -> Celery:
                 "schedule": settings.source_check_interval,
                 "options": {"expires": settings.source_check_interval},
             },
+            "sweep-watches": {
+                "task": SWEEP_WATCHES_TASK,
+                "schedule": max(1.0, settings.watch_sweep_after),
+                "options": {"expires": max(1.0, settings.watch_sweep_after)},
+            },
+            "send-digests": {"task": SEND_DIGESTS_TASK, "schedule": DIGEST_CHECK_INTERVAL, "options": {"expires": 60}},
         },
     )
     return app

@@ -7,7 +7,7 @@ work without importing a stage.
 
 from __future__ import annotations
 
-from workers.core.topology import POLL_SOURCE_TASK, StageSpec
+from workers.core.topology import DELIVER_WEBHOOK_TASK, MATCH_WATCHES_TASK, POLL_SOURCE_TASK, StageSpec
 from workers.runtime.celery_app import app
 
 
@@ -20,3 +20,13 @@ def send_stage(stage: StageSpec, url_id: int, countdown: float | None = None, re
 def send_poll(source_id: int) -> None:
     """Enqueue one poll of one source."""
     app.send_task(POLL_SOURCE_TASK, args=[source_id])
+
+
+def send_match(item_id: int) -> None:
+    """Enqueue matching one stored item against the watches."""
+    app.send_task(MATCH_WATCHES_TASK, args=[item_id])
+
+
+def send_delivery(delivery_id: int, countdown: float | None = None) -> None:
+    """Enqueue one attempt at one webhook delivery."""
+    app.send_task(DELIVER_WEBHOOK_TASK, args=[delivery_id], countdown=countdown)

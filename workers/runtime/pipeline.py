@@ -26,7 +26,7 @@ from workers.stages.classify import classify
 from workers.stages.clean import clean
 from workers.stages.fetch import FetchResult
 from workers.stages.strip import strip
-from workers.storage import ledger, sites, sources
+from workers.storage import ledger, sites, sources, watches
 from workers.storage.db import session_scope, step_scope
 from workers.storage.ledger import Claim
 from workers.storage.models import UrlRecord
@@ -96,7 +96,9 @@ def _input(claim: Claim) -> dict:
 
 
 def persist_item(session: Session, claim: Claim, output: dict) -> StoredItem:
-    return store_item(session, claim.url_hash, claim.url, Document.from_dict(output))
+    stored = store_item(session, claim.url_hash, claim.url, Document.from_dict(output))
+    watches.enqueue_item(session, stored.item_id)  # the watches' outbox, committed with the item
+    return stored
 
 
 def tag_document(document: Document) -> Document:
@@ -132,6 +134,7 @@ class StepOutcome:
     retry_after: float | None = None
     elapsed_ms: float = 0.0
     next_claim: Claim | None = None
+    item_id: int | None = None  # the store stage: the item stored
 
 
 def run_step(
@@ -185,10 +188,12 @@ def _attempt(stage: Step, claim: Claim, max_attempts: int, then: Step | None, st
             StepResult.RETRY if again else StepResult.DEAD, claim.attempt, reason, getattr(exc, "retry_after", None)
         )
     next_claim = None
+    item_id = None
     if stage.persist:  # the item, its tags, its story and the state move commit together
         with session_scope(durable=False) as session:
             stored = stage.persist(session, claim, output)
             moved = ledger.advance(session, claim, takes, gives, None, stored.item_id, stored.detail, stored.alias_of)
+        item_id = stored.item_id
     elif then is not None:
         with step_scope() as db:
             next_claim = ledger.advance_and_begin(db, claim, takes, gives, output)
@@ -201,6 +206,7 @@ def _attempt(stage: Step, claim: Claim, max_attempts: int, then: Step | None, st
         claim.attempt,
         elapsed_ms=(time.monotonic() - started) * 1000,
         next_claim=next_claim,
+        item_id=item_id,
     )
 
 

@@ -39,7 +39,7 @@ from workers.core.topology import (
     UrlState,
 )
 from workers.intake import politeness
-from workers.runtime import polling
+from workers.runtime import arrivals, polling
 from workers.runtime.celery_app import app
 from workers.runtime.dispatch import send_poll, send_stage
 from workers.runtime.pipeline import STEPS, Step, run_step
@@ -107,6 +107,8 @@ def run_stage(task, stage: Step, url_id: int, reclaim: int | None = None) -> Non
             log.info("%s url_id=%s: nothing to do (already done by another run, or dead)", stage.name, url_id)
         else:
             log.info("%s url_id=%s ok in %.0f ms", stage.name, url_id, step.elapsed_ms)
+            if step.item_id is not None:
+                arrivals.announce(step.item_id)
             if then is not None and step.next_claim is not None:  # claimed with the advance: run it here
                 stage, claim, reclaim = then, step.next_claim, None
                 continue

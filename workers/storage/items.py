@@ -172,6 +172,16 @@ def iter_items(wanted: ItemFilter, database_url: str | None = None, batch: int =
             session.expunge_all()
 
 
+def count_items(session: Session, wanted: ItemFilter) -> int:
+    """How many stored items match ``wanted`` (a watch's live preview): the listing's filters, counted."""
+    wanted = wanted.merged()
+    match = compile_text(wanted.query, session.get_bind().dialect.name, _only_language(wanted))
+    statement = _filtered(select(func.count(Item.id)), wanted).outerjoin(ItemSearch, ItemSearch.item_id == Item.id)
+    if match is not None:
+        statement = statement.where(Item.id.in_(match.ids()))
+    return session.scalar(statement) or 0
+
+
 def _filtered(statement: Select, wanted: ItemFilter) -> Select:
     """``statement`` (on items, joined to item_search by the caller when dates or sites filter) narrowed."""
     date = ItemSearch.published

@@ -6,7 +6,9 @@ message can be re-enqueued from here. ``url_events`` is each URL's state history
 ``tags`` are what users query; ``site_lines`` is what strip learned per site; ``sources`` and
 ``source_entries`` are the feeds and sitemaps followed and the hints they gave; ``item_search`` is
 each item's search document (its analyzer tokens; on SQLite the FTS5 table ``search_fts`` beside
-it, created by migration 0005); ``api_tokens`` are the API's bearer tokens, hashed. Works on
+it, created by migration 0005); ``api_tokens`` are the API's bearer tokens, hashed. ``watches`` are
+saved searches that alert; ``watch_inbox`` the stored items not matched against them yet (the
+outbox written with the item); ``watch_matches`` and ``deliveries`` what they matched and sent. Works on
 PostgreSQL (deployment) and SQLite (embedded default).
 """
 
@@ -14,7 +16,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -201,3 +215,82 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Watch(Base):
+    """A saved search that alerts: its query (the search language), where it delivers, its signing secret."""
+
+    __tablename__ = "watches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    query: Mapped[str] = mapped_column(Text)
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(Text)
+    digest: Mapped[str | None] = mapped_column(String(8))  # hourly, daily, or None (no e-mail)
+    spikes: Mapped[bool] = mapped_column(Boolean, default=True)
+    secret: Mapped[str] = mapped_column(String(80))  # whsec_…: needed in clear to sign, never shown again
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WatchInbox(Base):
+    """A stored item still to be matched against the watches: written in the store transaction, deleted in
+    the matching one, so an item whose match message was lost (a killed worker) is matched by the sweeper.
+    A run claims the row first, so a second message for the item (the sweeper's) costs one UPDATE."""
+
+    __tablename__ = "watch_inbox"
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())  # a matching run holds it until then
+
+
+class WatchMatch(Base):
+    """One item a watch matched; ``alerted`` False: a later item of a story already alerted (digest only)."""
+
+    __tablename__ = "watch_matches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    watch_id: Mapped[int] = mapped_column(ForeignKey("watches.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    story_id: Mapped[int | None] = mapped_column(Integer)
+    alerted: Mapped[bool] = mapped_column(Boolean)
+    matched_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    digested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ux_watch_matches_watch_item", "watch_id", "item_id", unique=True),
+        Index("ix_watch_matches_watch_matched", "watch_id", "matched_at"),
+        Index("ix_watch_matches_watch_story", "watch_id", "story_id", "matched_at"),
+    )
+
+
+class Delivery(Base):
+    """One webhook message of a watch: an item's alert (``event_key`` item:ID) or a spike (spike:HOUR).
+
+    The UNIQUE (watch_id, event_key) makes "one delivery per (watch, item)" the database's rule. ``body``
+    is the exact JSON signed and sent on every attempt; ``message_id`` its webhook-id (the same on retries).
+    """
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    watch_id: Mapped[int] = mapped_column(ForeignKey("watches.id", ondelete="CASCADE"))
+    event_key: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # match, spike
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[str] = mapped_column(String(40), unique=True)
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(10))  # pending, sending, sent, dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ux_deliveries_watch_event", "watch_id", "event_key", unique=True),
+        Index("ix_deliveries_state_next", "state", "next_attempt_at"),
+    )

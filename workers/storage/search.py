@@ -152,6 +152,34 @@ def _dialect(db: Executor) -> str:
     return db.get_bind().dialect.name if isinstance(db, Session) else db.dialect.name
 
 
+def stored_tokens(db: Executor, item_id: int) -> tuple[dict[str, list[int]], dict[str, list[int]]] | None:
+    """The positions of an item's surface tokens and of its stems as the index holds them (what search
+    matches against, so a watch reading them matches as search does without analysing the text again);
+    None when the item is not indexed."""
+    surfaces: dict[str, list[int]] = {}
+    stems: dict[str, list[int]] = {}
+    if _dialect(db) == "postgresql":
+        vector = db.execute(select(ItemSearch.vector).where(ItemSearch.item_id == item_id)).scalar()
+        if vector is None:
+            return None
+        for lexeme, spots in _PG_LEXEME.findall(str(vector)):
+            token = lexeme.replace("''", "'").replace("\\\\", "\\")
+            column, token = (stems, token[1:]) if token.startswith(STEM_MARK) else (surfaces, token)
+            column.setdefault(token, []).extend(int(spot.rstrip("ABCD")) - 1 for spot in spots.split(",") if spot)
+        return surfaces, stems
+    row = db.execute(text(f"SELECT surface, stems FROM {FTS_TABLE} WHERE rowid = :id"), {"id": item_id}).first()
+    if row is None:
+        return None
+    for column, tokens in ((surfaces, row[0]), (stems, row[1])):
+        for position, token in enumerate(tokens.split(" ")):
+            if token:
+                column.setdefault(token, []).append(position)
+    return surfaces, stems
+
+
+_PG_LEXEME = re.compile(r"'((?:[^'\\]|''|\\.)*)'(?::([0-9A-D,]+))?")
+
+
 # -- queries ---------------------------------------------------------------------------------------------------
 
 
