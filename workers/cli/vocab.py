@@ -6,13 +6,12 @@ import argparse
 from collections.abc import Callable
 
 from rich.markup import escape
-from rich.table import Column, Table
 
 from workers.cli.output import (
     err,
     fail,
-    out,
     print_json,
+    print_rows,
 )
 from workers.core.settings import get_settings
 from workers.storage.db import session_scope
@@ -44,15 +43,13 @@ def cmd_sites(args) -> int:
                 }
             )
             return 0
-        table = Table("articles", "learned", Column("line", overflow="fold"), "rule")
-        for line in lines:
-            table.add_row(
-                str(line.articles),
-                "yes" if line.articles >= min_articles else "",
-                line.line,
-                f"site:{line.fingerprint}",
-            )
-        out.print(table)
+        print_rows(
+            ["articles", "learned", "line", "rule"],
+            [
+                [line.articles, "yes" if line.articles >= min_articles else "", line.line, f"site:{line.fingerprint}"]
+                for line in lines
+            ],
+        )
         err.print(f"{len(lines)} line(s) of {site}; a line is learned once seen in {min_articles} articles")
         return 0
     from workers.storage.health import site_health
@@ -74,21 +71,21 @@ def cmd_sites(args) -> int:
             ]
         )
         return 0
-    table = Table(
-        "site", "articles", "lines learned", "median chars", "last item", Column("needs a look", overflow="fold")
-    )
+    rows = []
     for site in names:
         summary, figures = summaries.get(site), health.get(site)
         last = f"{figures.days_since_last_item:g} d ago" if figures and figures.days_since_last_item is not None else ""
-        table.add_row(
-            site,
-            str(summary.articles if summary else 0),
-            str(summary.learned if summary else 0),
-            f"{figures.median_chars:.0f}" if figures and figures.median_chars else "",
-            last,
-            "; ".join(figures.flags) if figures else "",
+        rows.append(
+            [
+                site,
+                summary.articles if summary else 0,
+                summary.learned if summary else 0,
+                f"{figures.median_chars:.0f}" if figures and figures.median_chars else "",
+                last,
+                "; ".join(figures.flags) if figures else "",
+            ]
         )
-    out.print(table)
+    print_rows(["site", "articles", "lines learned", "median chars", "last item", "needs a look"], rows)
     bad = sum(1 for figures in health.values() if figures.flags)
     err.print(f"{len(names)} site(s), {bad} flagged; details: mirsad sites show SITE")
     return 0
@@ -103,10 +100,10 @@ def cmd_entities_list(args) -> int:
             [{"kind": e.kind, "name": e.name, "aliases": list(e.aliases), "short": list(e.short)} for e in entities]
         )
         return 0
-    table = Table("kind", "name", Column("aliases", overflow="fold"), "short")
-    for e in entities:
-        table.add_row(e.kind, e.name, ", ".join(e.aliases), ", ".join(e.short))
-    out.print(table)
+    print_rows(
+        ["kind", "name", "aliases", "short"],
+        [[e.kind, e.name, ", ".join(e.aliases), ", ".join(e.short)] for e in entities],
+    )
     err.print(f"{len(entities)} entr{'y' if len(entities) == 1 else 'ies'}")
     return 0
 

@@ -1,4 +1,4 @@
-"""Listing stored items with filters, full-text search and cursor pagination (the API's; the CLI's later).
+"""Listing stored items with filters, full-text search and cursor pagination (the API's and the CLI's).
 
 Every listing is a page plus a cursor for the next one. Sorting by date uses a keyset cursor (the
 date and id of the last item), so paging through 100,000 items costs the same at the end as at the
@@ -97,6 +97,17 @@ def parse_tag(spec: str) -> tuple[str, str]:
     return _normal_tag(kind, value.strip())
 
 
+def stored_spelling(session: Session, kind: str, value: str) -> str:
+    """The spelling ``value`` is stored with as a ``kind`` tag, matched in any case (``person:hulusi akar``
+    finds ``Hulusi Akar``); ``value`` itself when none matches. Case-folded in Python, since SQLite's
+    ``lower()`` leaves non-ASCII letters (Ğ, İ) as they are."""
+    wanted = value.casefold()
+    for stored in session.scalars(select(TagRecord.value).where(TagRecord.kind == kind).distinct()):
+        if stored.casefold() == wanted:
+            return stored
+    return value
+
+
 def _normal_tag(kind: str, value: str) -> tuple[str, str]:
     return (kind, value.upper()) if kind == "country" else (kind, value)
 
@@ -156,6 +167,17 @@ def list_items(
         else {}
     )
     return Page(ordered, next_cursor, snippets)
+
+
+def count_items(session: Session, wanted: ItemFilter) -> int:
+    """How many items ``list_items`` pages through for ``wanted`` (so that a cut list can say of how many)."""
+    wanted = wanted.merged()
+    match = compile_text(wanted.query, session.get_bind().dialect.name, _only_language(wanted))
+    statement = _filtered(select(Item.id), wanted).outerjoin(ItemSearch, ItemSearch.item_id == Item.id)
+    if match is not None:
+        hits = match.hits()
+        statement = statement.join(hits, hits.c.item_id == Item.id)
+    return session.scalar(select(func.count()).select_from(statement.subquery())) or 0
 
 
 def iter_items(wanted: ItemFilter, database_url: str | None = None, batch: int = EXPORT_BATCH) -> Iterator[Item]:
