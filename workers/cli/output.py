@@ -153,8 +153,16 @@ def tag_summary(item: Item) -> str:
     return ", ".join(f"{t.kind}:{t.value}" for t in tags if t.kind != "language")
 
 
+def heading(label: str, value: str | None = None) -> None:
+    """A rule across the terminal naming a part of a document; with --plain a ``label: value`` line."""
+    if PLAIN["on"]:
+        out.print(f"{label}: {value}" if value else f"{label}:")
+    else:
+        out.rule(value or label)
+
+
 def print_document(data: dict) -> None:
-    out.rule(data.get("title") or "(no title)")
+    heading("title", data.get("title") or "(no title)")
     for key in (
         "id",
         "url",
@@ -174,7 +182,7 @@ def print_document(data: dict) -> None:
     if data.get("keywords"):
         out.print(Text.assemble(("keywords", "bold"), f": {', '.join(data['keywords'])}"))
     if data.get("text"):
-        out.rule("text")
+        heading("text")
         out.print(data["text"])
     if data.get("tags"):
         print_rows(
