@@ -423,7 +423,7 @@ def test_items_filters_by_tags_since_and_limit(populated):
     topics = {tag for tags in tags_of.values() for tag in tags if tag.startswith("topic:")}
     topic = next(t for t in sorted(topics) if 0 < sum(t in tags for tags in tags_of.values()) < len(everything))
     filtered = mirsad(
-        "items", "--tag", "country:LY", "--tag", topic, "--since", "2h", "--limit", "50", "--json", env=populated.env
+        "items", "--tag", "country:LY", "--tag", topic, "--since", "3000d", "--limit", "50", "--json", env=populated.env
     )
     assert filtered.returncode == 0, filtered.stderr
     assert [item["id"] for item in json_lines(filtered.stdout)] == [
@@ -475,7 +475,7 @@ def test_show_prints_text_metadata_tags_removed_lines_and_history(populated):
     item = json.loads(mirsad("show", populated.urls["tr-agency.html"], "--json", env=populated.env).stdout)
     result = mirsad("show", str(item["id"]), env={**populated.env, **WIDE})
     assert result.returncode == 0, result.stderr
-    shown = result.stdout
+    shown = "\n".join(without_isolates(result.stdout))
     assert item["title"] in shown and item["text"].splitlines()[0] in shown
     for key in ("url", "site_name", "published_at", "stored_at", "state"):
         assert f"{key}: {item[key]}" in shown, key
@@ -522,7 +522,7 @@ def test_status_table_shows_queues_states_and_failures(populated):
     assert result.returncode == 0, result.stderr
     rows = {
         tuple(cell.strip() for cell in line.strip("│").split("│"))
-        for line in result.stdout.splitlines()
+        for line in without_isolates(result.stdout)
         if line.startswith("│")
     }
     assert ("stored", str(len(PAGES))) in rows and ("failed", "1") in rows and ("queued", "0") in rows
@@ -785,7 +785,7 @@ def test_every_table_isolates_each_cell_and_plain_gives_one_field_per_line(popul
     fields = [line for line in plain.stdout.splitlines() if line.strip()]
     if command[0] == "show":  # the article's text follows its "text:" line
         fields = fields[: fields.index("text:")]
-    assert fields and all(re.match(r"[a-z][a-z_ ]*: ", line) for line in fields), fields
+    assert fields and all(re.match(r"[A-Za-z][\w ]*: ", line) for line in fields), fields
 
 
 def test_stories_say_when_the_list_is_cut(populated):
