@@ -728,6 +728,8 @@ def test_url_ids_and_item_ids_are_told_apart(populated):
         url_id = session.scalar(select(UrlRecord.id).where(UrlRecord.item_id == by_url["id"]))
     assert json.loads(mirsad("show", f"url:{url_id}", "--json", env=populated.env).stdout) == by_url
     assert json.loads(mirsad("show", f"item:{by_url['id']}", "--json", env=populated.env).stdout) == by_url
+    again = mirsad("push", url, env=populated.env)  # the item id where there is one: what show takes
+    assert f"already known as url:{url_id} (stored, item {by_url['id']})" in again.stderr, again.stderr
 
 
 def test_a_cut_list_says_so_and_tags_match_in_any_case(populated):
