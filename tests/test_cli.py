@@ -26,7 +26,7 @@ import redis
 from sqlalchemy import select, text
 
 from tests.fixture_server import FixtureServer
-from tests.stack_helpers import free_port, json_lines, mirsad
+from tests.stack_helpers import free_port, json_lines, mirsad, without_isolates
 from workers.core.settings import PROJECT_ROOT, Settings, env_name
 from workers.core.topology import TASK_ROUTES
 from workers.runtime.stack import Stack, mirsad_command, services
@@ -72,11 +72,6 @@ SETTING_NAMES = [env_name(f.name) for f in dataclasses.fields(Settings)]
 
 
 # -- running commands ----------------------------------------------------------------------------------------
-
-
-def without_isolates(output: str) -> list[str]:
-    """The lines of a table as a terminal without bidi shows them: its Unicode isolates take no room."""
-    return output.replace("\u2068", "").replace("\u2069", "").splitlines()
 
 
 def table_cells(output: str) -> list[list[str]]:
