@@ -638,7 +638,7 @@ def demo_rows(stdout: str) -> list[list[str]]:
     """The cells of the demo's table rows: item, state, lang, title, tags, url id."""
     return [
         [cell.strip() for cell in line.strip("│").split("│")]
-        for line in stdout.splitlines()
+        for line in without_isolates(stdout)
         if re.match(r"│ \d+ ", line)
     ]
 
