@@ -113,6 +113,7 @@ def soak(count: int, kind: str, log_path: Path) -> dict:
             now = time.monotonic()
             if FIRST_MARK <= done and not report["rss_mb_at_1000"]:
                 report["rss_mb_at_1000"] = {name: rss_mb(p.pid) for name, p in stack.processes.items()}
+                report["first_sample_at_items"] = done
             if done >= next_mark or done >= pushed:
                 rate = (done - last[1]) / max(now - last[0], 1e-9)
                 report["rate"].append({"items": done, "items_per_s": round(rate, 1)})

@@ -70,6 +70,11 @@ def mirsad(
     )
 
 
+def without_isolates(output: str) -> list[str]:
+    """The lines of a CLI table as a terminal without bidi shows them: its Unicode isolates take no room."""
+    return output.replace("\u2068", "").replace("\u2069", "").splitlines()
+
+
 def json_lines(output: str) -> list[dict]:
     return [json.loads(line) for line in output.splitlines() if line.strip()]
 

@@ -26,11 +26,12 @@ import redis
 from sqlalchemy import select, text
 
 from tests.fixture_server import FixtureServer
-from tests.stack_helpers import free_port, json_lines, mirsad
+from tests.stack_helpers import free_port, json_lines, mirsad, without_isolates
 from workers.core.settings import PROJECT_ROOT, Settings, env_name
 from workers.core.topology import TASK_ROUTES
 from workers.runtime.stack import Stack, mirsad_command, services
 from workers.storage.db import forget_engines, get_engine, migrate, session_scope
+from workers.storage.items import ItemFilter, list_items
 from workers.storage.ledger import FINAL_STATES
 from workers.storage.models import UrlRecord
 
@@ -71,6 +72,11 @@ SETTING_NAMES = [env_name(f.name) for f in dataclasses.fields(Settings)]
 
 
 # -- running commands ----------------------------------------------------------------------------------------
+
+
+def table_cells(output: str) -> list[list[str]]:
+    """The cells of each row line of a table (│ or ┃ between them), as printed, isolates and all."""
+    return [re.split("[│┃]", line)[1:-1] for line in output.splitlines() if line[:1] in "│┃"]
 
 
 def without_warnings(lines: list[str]) -> list[str]:
@@ -395,7 +401,8 @@ def test_items_json_lists_every_stored_item_newest_first(populated):
     assert result.returncode == 0, result.stderr
     items = json_lines(result.stdout)
     assert {item["url"] for item in items} == set(populated.urls.values())
-    assert [item["id"] for item in items] == sorted((item["id"] for item in items), reverse=True)
+    with session_scope(populated.env["MIRSAD_DATABASE_URL"]) as session:  # the API's listing: one, not two
+        assert [item["id"] for item in items] == [item.id for item in list_items(session, ItemFilter()).items]
     for item in items:
         assert set(item) == ITEM_FIELDS
         assert item["title"] and len(item["text"]) > 500 and item["language"] in ("ar", "tr", "en")
@@ -411,7 +418,7 @@ def test_items_filters_by_tags_since_and_limit(populated):
     topics = {tag for tags in tags_of.values() for tag in tags if tag.startswith("topic:")}
     topic = next(t for t in sorted(topics) if 0 < sum(t in tags for tags in tags_of.values()) < len(everything))
     filtered = mirsad(
-        "items", "--tag", "country:LY", "--tag", topic, "--since", "2h", "--limit", "50", "--json", env=populated.env
+        "items", "--tag", "country:LY", "--tag", topic, "--since", "3000d", "--limit", "50", "--json", env=populated.env
     )
     assert filtered.returncode == 0, filtered.stderr
     assert [item["id"] for item in json_lines(filtered.stdout)] == [
@@ -432,7 +439,7 @@ def test_items_table_has_a_row_per_item(populated):
     assert result.returncode == 0, result.stderr
     assert f"{len(PAGES)} item(s)" in result.stderr
     for item in json_lines(mirsad("items", "--json", env=populated.env).stdout):
-        row = next(line for line in result.stdout.splitlines() if line.startswith(f"│ {item['id']} "))
+        row = next(line for line in without_isolates(result.stdout) if line.startswith(f"│ {item['id']} "))
         assert item["title"][:40] in row and "country:LY" in row and item["language"] in row
 
 
@@ -463,7 +470,7 @@ def test_show_prints_text_metadata_tags_removed_lines_and_history(populated):
     item = json.loads(mirsad("show", populated.urls["tr-agency.html"], "--json", env=populated.env).stdout)
     result = mirsad("show", str(item["id"]), env={**populated.env, **WIDE})
     assert result.returncode == 0, result.stderr
-    shown = result.stdout
+    shown = "\n".join(without_isolates(result.stdout))
     assert item["title"] in shown and item["text"].splitlines()[0] in shown
     for key in ("url", "site_name", "published_at", "stored_at", "state"):
         assert f"{key}: {item[key]}" in shown, key
@@ -510,7 +517,7 @@ def test_status_table_shows_queues_states_and_failures(populated):
     assert result.returncode == 0, result.stderr
     rows = {
         tuple(cell.strip() for cell in line.strip("│").split("│"))
-        for line in result.stdout.splitlines()
+        for line in without_isolates(result.stdout)
         if line.startswith("│")
     }
     assert ("stored", str(len(PAGES))) in rows and ("failed", "1") in rows and ("queued", "0") in rows
@@ -631,7 +638,7 @@ def demo_rows(stdout: str) -> list[list[str]]:
     """The cells of the demo's table rows: item, state, lang, title, tags, url id."""
     return [
         [cell.strip() for cell in line.strip("│").split("│")]
-        for line in stdout.splitlines()
+        for line in without_isolates(stdout)
         if re.match(r"│ \d+ ", line)
     ]
 
@@ -716,16 +723,23 @@ def test_url_ids_and_item_ids_are_told_apart(populated):
         url_id = session.scalar(select(UrlRecord.id).where(UrlRecord.item_id == by_url["id"]))
     assert json.loads(mirsad("show", f"url:{url_id}", "--json", env=populated.env).stdout) == by_url
     assert json.loads(mirsad("show", f"item:{by_url['id']}", "--json", env=populated.env).stdout) == by_url
+    again = mirsad("push", url, env=populated.env)  # the item id where there is one: what show takes
+    assert f"already known as url:{url_id} (stored, item {by_url['id']})" in again.stderr, again.stderr
 
 
 def test_a_cut_list_says_so_and_tags_match_in_any_case(populated):
     limited = mirsad("items", "--limit", "2", env=populated.env)
-    assert limited.stderr.strip() == f"2 of {len(PAGES)} item(s) shown; --limit N for more", limited.stderr
+    assert limited.stderr.startswith(f"2 of {len(PAGES)} item(s) shown; --limit N for more; next page: --cursor ")
+    cursor = limited.stderr.split("--cursor ")[1].split()[0]
+    rest = json_lines(mirsad("items", "--limit", "2", "--cursor", cursor, "--json", env=populated.env).stdout)
+    everything = json_lines(mirsad("items", "--json", env=populated.env).stdout)
+    assert [item["id"] for item in rest] == [item["id"] for item in everything[2:4]]
     upper = json_lines(mirsad("items", "--tag", "country:LY", "--json", env=populated.env).stdout)
     lower = json_lines(mirsad("items", "--tag", "Country:ly", "--json", env=populated.env).stdout)
     assert upper and [i["id"] for i in lower] == [i["id"] for i in upper]
     unknown = mirsad("items", "--tag", "colour:red", env=populated.env)
-    assert unknown.returncode == 2 and "unknown kind 'colour'" in unknown.stderr and "country" in unknown.stderr
+    assert unknown.returncode == 2 and "unknown tag kind 'colour'" in unknown.stderr and "country" in unknown.stderr
+    assert len(unknown.stderr.strip().splitlines()) == 1
 
 
 def test_arabic_cells_are_isolated_and_plain_prints_one_field_per_line(populated):
@@ -737,6 +751,56 @@ def test_arabic_cells_are_isolated_and_plain_prints_one_field_per_line(populated
     items = json_lines(mirsad("items", "--json", env=populated.env).stdout)
     assert "│" not in plain and f"item: {items[0]['id']}" in plain.splitlines()
     assert plain.count("\ntitle: ") + plain.startswith("title: ") == len(items)
+
+
+TABLE_COMMANDS = [
+    ("items",),
+    ("stories",),
+    ("status",),
+    ("sites",),
+    ("entities",),
+    ("tokens", "list"),
+    ("settings",),
+    ("requeue", "--dry-run"),
+    ("show", "en-wire.html"),
+]
+
+
+@pytest.mark.parametrize("command", TABLE_COMMANDS, ids=" ".join)
+def test_every_table_isolates_each_cell_and_plain_gives_one_field_per_line(populated, command):
+    """One table function for every command: each cell's text on each line in FSI…PDI; --plain, after the
+    command or after a subcommand, one ``field: value`` per line and no table."""
+    command = tuple(populated.urls.get(word, word) for word in command)
+    if command[0] == "tokens":
+        assert mirsad("tokens", "add", "reader", "--scope", "read", env=populated.env).returncode == 0
+    table = mirsad(*command, env=populated.env)
+    assert table.returncode == 0, table.stderr
+    cells = [cell.strip() for row in table_cells(table.stdout) for cell in row if cell.strip()]
+    assert len(cells) > 4 and all(cell[0] == "\u2068" and cell[-1] == "\u2069" for cell in cells), cells
+    plain = mirsad(*command, "--plain", env=populated.env)
+    assert plain.returncode == 0 and not re.search("[│┃━─]", plain.stdout), plain.stdout
+    fields = [line for line in plain.stdout.splitlines() if line.strip()]
+    if command[0] == "show":  # the article's text follows its "text:" line
+        fields = fields[: fields.index("text:")]
+    assert fields and all(re.match(r"[A-Za-z][\w ]*: ", line) for line in fields), fields
+
+
+def test_stories_say_when_the_list_is_cut(populated):
+    stories = json_lines(mirsad("stories", "--json", env=populated.env).stdout)
+    assert len(stories) >= 2
+    cut = mirsad("stories", "--limit", "1", env=populated.env)
+    assert cut.returncode == 0 and cut.stderr.startswith(f"1 of {len(stories)} stories shown; --limit N for more")
+    assert mirsad("stories", env=populated.env).stderr.strip() == f"{len(stories)} stories"
+
+
+def test_a_url_in_a_table_is_folded_never_cut(config_copy, tmp_path):
+    url = "https://example.com/" + "/".join(f"section-{n}" for n in range(12)) + "/feed.xml"
+    env = {"MIRSAD_CONFIG_DIR": str(config_copy), "MIRSAD_DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "COLUMNS": "70"}
+    assert mirsad("sources", "add", url, env=env).returncode == 0
+    table = mirsad("sources", env=env)
+    first_column = "".join(row[0].strip().strip("\u2068\u2069") for row in table_cells(table.stdout)[1:])
+    assert url in first_column and "…" not in table.stdout, table.stdout
+    assert f"url: {url}" in mirsad("sources", "list", "--plain", env=env).stdout.splitlines()
 
 
 def test_titles_are_cut_at_a_word():
@@ -765,6 +829,9 @@ def test_every_listing_takes_json_without_list(config_copy):
     assert entities.returncode == 0 and {"kind", "name"} <= set(json.loads(entities.stdout)[0])
     sources = mirsad("sources", "--json", env=env)
     assert sources.returncode == 0 and json.loads(sources.stdout) == []
+    for command in (("tokens",), ("tokens", "list"), ("sites",), ("sources", "list"), ("entities", "list")):
+        listed = mirsad(*command, "--json", env=env)
+        assert listed.returncode == 0 and isinstance(json.loads(listed.stdout), list), (command, listed.stderr)
 
 
 def test_removing_the_last_source_leaves_an_empty_list(config_copy):

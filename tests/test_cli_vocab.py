@@ -14,6 +14,7 @@ import uuid
 import pytest
 
 from tests.stack_helpers import mirsad as run_mirsad
+from tests.stack_helpers import without_isolates
 from workers.core.document import Document
 from workers.core.settings import get_settings
 from workers.runtime.pipeline import strip_stage
@@ -90,7 +91,7 @@ def test_sites_lists_each_site_and_show_gives_its_learned_lines_with_counts(data
     assert len(every["lines"]) == 2 + 4 * 2 and {line["articles"] for line in every["lines"]} == {4, 1}
 
     table = mirsad("sites", env=env)
-    row = next(line for line in table.stdout.splitlines() if site in line)
+    row = next(line for line in without_isolates(table.stdout) if site in line)
     assert [cell.strip() for cell in row.split("│")[1:-1]][:3] == [site, "4", "2"]  # then the health columns
     lines = mirsad("sites", "show", site, env=env)
     assert NOTICE in lines.stdout and f"site:{line_fingerprint(TEASER)}" in lines.stdout
@@ -151,7 +152,7 @@ def test_an_entity_added_on_the_command_line_tags_the_next_extract(tmp_path, con
 def test_entities_list_shows_people_and_organisations(config_env):
     listed = mirsad("entities", "list", env=config_env)
     assert listed.returncode == 0
-    rows = listed.stdout.splitlines()
+    rows = without_isolates(listed.stdout)
     assert any("Baykar" in row and row.split("│")[1].strip() == "org" for row in rows)
     assert any("Hulusi Akar" in row and "خلوصي أكار" in row for row in rows)
     assert mirsad("entities", env=config_env).stdout == listed.stdout

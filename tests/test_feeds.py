@@ -317,6 +317,26 @@ def test_sources_commands_discover_add_list_and_remove(site, config_copy, tmp_pa
     assert {entry["url"] for entry in declared} == {news, index}
 
 
+def test_discover_of_a_bare_name_tries_https_first_then_http(site, config_copy, tmp_path):
+    """``mirsad sources discover aa.com.tr`` means https://aa.com.tr; a site that cannot even take a TLS
+    connection (this one speaks plain http only) is tried again over http, and the user is told."""
+    serve_announcing_site(site)
+    robots = (FIXTURES / "robots.txt").read_text(encoding="utf-8").replace("{base}", site.base_url)
+    site.put("/robots.txt", robots.replace("Crawl-delay", "# Crawl-delay"), "text/plain")
+    env = {
+        "MIRSAD_CONFIG_DIR": str(config_copy),
+        "MIRSAD_DATABASE_URL": f"sqlite:///{tmp_path}/mirsad.db",
+        "MIRSAD_HOST_INTERVAL": "0.05",
+        "COLUMNS": "400",
+    }
+    name = site.base_url.removeprefix("http://")
+    discovered = mirsad("sources", "discover", name, env=env)
+    assert discovered.returncode == 0, discovered.stderr
+    first = next(line for line in discovered.stderr.splitlines() if "did not answer" in line)
+    assert first.startswith(f"https://{name} did not answer (") and first.endswith(f"; trying http://{name}"), first
+    assert site.url("/feeds/latest.xml") in discovered.stdout and "3 feed(s) or sitemap(s)" in discovered.stderr
+
+
 def test_discovery_guesses_common_paths_when_nothing_is_announced(site):
     site.put("/", "<!DOCTYPE html><title>Quiet site</title><p>No feeds announced here.</p>", "text/html")
     site.put_fixture("/rss.xml", "rss-2.xml")

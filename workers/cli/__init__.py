@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 
+import yaml
 from rich.markup import escape
 
 from workers.cli import api, demo, items, reindex, replay, running, sources, tokens, vocab, watches
-from workers.cli.output import PLAIN, err, require_schema, safe_url
+from workers.cli.output import PLAIN, broken_config_file, err, offer_plain, require_schema, safe_url
 from workers.core.errors import DatabaseUnavailable, MirsadError
 from workers.core.settings import SettingError, get_settings, seed_config_dir
 
@@ -47,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     except MirsadError as exc:
         err.print(f"[red]error:[/red] {escape(one_line(exc.reason))}")
         return 2
+    except yaml.YAMLError as exc:  # a command that reads config/ directly (extract, entities): say which file
+        err.print(f"[red]error:[/red] {escape(one_line(broken_config_file(settings.config_dir) or str(exc)))}")
+        return 2
     except KeyboardInterrupt:
         return 130
 
@@ -63,9 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, handler, help: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help, description=help)
         sub.set_defaults(handler=handler)
-        sub.add_argument("--plain", action="store_true", help="one field per line instead of tables")
         return sub
 
     for group in COMMAND_GROUPS:
         group.register(commands, command)
+    offer_plain(parser)
     return parser

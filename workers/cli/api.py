@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from workers.cli.output import require_free_port
 from workers.core.settings import get_settings
 
 
@@ -24,12 +25,14 @@ def cmd_api(args) -> int:
     from workers.storage.db import migrate
 
     settings = get_settings()  # read here, not while the parser is built: a bad setting is main()'s one-line error
+    host, port = args.host or settings.api_host, settings.api_port if args.port is None else args.port
+    require_free_port(host, port)
     migrate()
     uvicorn.run(
         APP_FACTORY,
         factory=True,
-        host=args.host or settings.api_host,
-        port=settings.api_port if args.port is None else args.port,
+        host=host,
+        port=port,
         log_level=settings.log_level.lower(),
         proxy_headers=False,
     )

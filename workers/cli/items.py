@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import sys
 import time
@@ -11,14 +12,13 @@ from pathlib import Path
 
 from rich.markup import escape
 from rich.progress import Progress
-from rich.table import Column, Table
 
 from workers.cli.output import (
+    PLAIN,
     PROGRESS_THRESHOLD,
     cut_at_word,
     err,
     fail,
-    out,
     parse_since,
     print_document,
     print_item_line,
@@ -29,10 +29,13 @@ from workers.cli.output import (
     shown_of,
     tag_summary,
 )
+from workers.core.errors import MirsadError
 from workers.core.topology import FETCH_QUEUE, PushVerdict, UrlState
 from workers.runtime.status import attached_processes, status_report
 from workers.storage import queries
 from workers.storage.db import session_scope
+from workers.storage.items import SORTS, InvalidFilter, ItemFilter, parse_tag
+from workers.text.query import parse as parse_query
 
 
 def cmd_push(args) -> int:
@@ -86,67 +89,94 @@ def cmd_watch(args) -> int:
         return 0
 
 
-TAG_KINDS = ("language", "country", "person", "org", "place", "topic")  # what classify tags
+def item_filter(args) -> ItemFilter:
+    """The listing ``args`` ask for: words of the query language, ``--tag`` (kind and value in any case),
+    ``--lang``, ``--site``, ``--story`` and ``--since``; the same filter the API's /items builds."""
+    try:
+        tags = []
+        for spec in args.tag:
+            kind, sep, value = spec.partition(":")
+            tags.append(parse_tag(f"{kind.strip().lower()}{sep}{value}"))
+        query = parse_query(" ".join(args.words))
+    except MirsadError as exc:
+        raise fail(f"{exc} (see mirsad items --help)") from None
+    return ItemFilter(
+        query=query,
+        tags=tuple(tags),
+        language=args.lang,
+        site=args.site,
+        story=args.story,
+        since=parse_since(args.since) if args.since else None,
+    )
 
 
 def cmd_items(args) -> int:
-    tags = []
-    for spec in args.tag:
-        kind, sep, value = spec.partition(":")
-        if not sep or not value:
-            raise fail(f"--tag wants KIND:VALUE (such as country:LY), got {spec!r}")
-        if kind.lower() not in TAG_KINDS:
-            raise fail(f"--tag {spec!r}: unknown kind {kind!r}; the kinds are {', '.join(TAG_KINDS)}")
-        tags.append((kind.lower(), value))
-    since = parse_since(args.since) if args.since else None
+    from workers.storage.items import count_items, list_items, stored_spelling
+
+    wanted = item_filter(args)
     with session_scope() as session:
-        rows = queries.newest_items(session, tags, since, args.limit)
-        total = queries.count_items(session, tags, since) if len(rows) >= args.limit else len(rows)
+        tags = tuple((kind, stored_spelling(session, kind, value)) for kind, value in wanted.tags)
+        wanted = dataclasses.replace(wanted, tags=tags)
+        try:
+            page = list_items(session, wanted, args.sort, args.limit, args.cursor)
+        except InvalidFilter as exc:
+            raise fail(str(exc)) from None
+        total = count_items(session, wanted) if page.next_cursor or args.cursor else len(page.items)
         if args.json:
-            for item in rows:
+            for item in page.items:
                 print_item_line(item, True)
         else:
             print_rows(
-                ["item", "stored", "lang", "title", "site", "tags"],
+                ["item", "date", "lang", "title", "site", "tags"],
                 [
                     [
                         item.id,
-                        item.stored_at.strftime("%Y-%m-%d %H:%M"),
+                        (item.published_at or item.stored_at.isoformat())[:16].replace("T", " "),
                         item.language or "",
                         cut_at_word(item.title, 60),
                         item.site_name or "",
                         tag_summary(item),
                     ]
-                    for item in rows
+                    for item in page.items
                 ],
             )
-    err.print(shown_of(len(rows), total, "item(s)"))
+    next_page = f"; next page: --cursor {page.next_cursor}" if page.next_cursor else ""
+    err.print(shown_of(len(page.items), total, "item(s)") + next_page)
     return 0
 
 
 def cmd_stories(args) -> int:
-    from workers.storage.store import list_stories
+    from workers.storage.items import stories_page
+    from workers.storage.store import count_stories
 
+    since = parse_since(args.since) if args.since else None
     with session_scope() as session:
-        found = list_stories(session, parse_since(args.since) if args.since else None, args.limit)
+        try:
+            found, next_cursor = stories_page(session, since, args.limit, args.cursor)
+        except InvalidFilter as exc:
+            raise fail(str(exc)) from None
+        total = count_stories(session, since) if next_cursor or args.cursor else len(found)
     if args.json:
         for story in found:
             print_json(story)
-        return 0
-    table = Table("story", "item", "published", "source", Column("title", overflow="fold"))
-    for story in found:  # items in order of publication: the first row is the first source to publish
-        for position, member in enumerate(story["items"]):
-            copy = f" (copy of #{member['copy_of']})" if member["copy_of"] else ""
-            table.add_row(
-                str(story["story"]) if position == 0 else "",
-                f"#{member['id']}",
-                (member["published_at"] or "")[:16].replace("T", " "),
-                member["source"],
-                f"{member['title'] or ''}{copy}",
-                end_section=position == len(story["items"]) - 1,
-            )
-    out.print(table)
-    err.print(f"{len(found)} stor{'y' if len(found) == 1 else 'ies'}")
+    else:
+        rows, ends = [], set()
+        for story in found:  # items in order of publication: the first row is the first source to publish
+            for position, member in enumerate(story["items"]):
+                copy = f" (copy of item {member['copy_of']})" if member["copy_of"] else ""
+                rows.append(
+                    [
+                        story["story"] if position == 0 or PLAIN["on"] else "",
+                        member["id"],
+                        (member["published_at"] or "")[:16].replace("T", " "),
+                        member["source"],
+                        cut_at_word(member["title"], 80) + copy,
+                    ]
+                )
+            ends.add(len(rows) - 1)
+        print_rows(["story", "item", "published", "source", "title"], rows, section_ends=ends)
+    next_page = f"; next page: --cursor {next_cursor}" if next_cursor else ""
+    err.print(shown_of(len(found), total, "stories" if total != 1 else "story") + next_page)
     return 0
 
 
@@ -196,29 +226,17 @@ def cmd_status(args) -> int:
             )
         if not processes:
             err.print("[yellow]warning:[/yellow] no worker attached: nothing is processed (mirsad up)")
-    table = Table("queue", "waiting")
-    for queue, depth in depths.items():
-        table.add_row(queue, str(depth))
-    out.print(table)
-    table = Table("state", "URLs")
-    for state in UrlState:
-        table.add_row(state, str(counts.get(state, 0)))
-    out.print(table)
+    print_rows(["queue", "waiting"], [[queue, depth] for queue, depth in depths.items()])
+    print_rows(["state", "URLs"], [[state, counts.get(state, 0)] for state in UrlState])
     if failures:
         print_rows(
             ["failed at", "state", "URL", "reason"],
             [[(f["at"] or "")[:19], f["state"], f["url"], f["reason"] or ""] for f in failures],
         )
     if flagged:
-        table = Table("source", "needs a look")
-        for source in flagged:
-            table.add_row(source["url"], source["flag"])
-        out.print(table)
+        print_rows(["source", "needs a look"], [[source["url"], source["flag"]] for source in flagged])
     if sick_sites:
-        table = Table("site", Column("needs a look", overflow="fold"))
-        for site in sick_sites:
-            table.add_row(site["site"], "; ".join(site["flags"]))
-        out.print(table)
+        print_rows(["site", "needs a look"], [[site["site"], "; ".join(site["flags"])] for site in sick_sites])
     return 0
 
 
@@ -254,16 +272,24 @@ def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
     watch.add_argument("--json", action="store_true", help="JSON lines")
     watch.add_argument("--interval", type=float, default=0.5, help=argparse.SUPPRESS)
 
-    items = command("items", cmd_items, "List stored items, newest first.")
+    items = command("items", cmd_items, "List stored items, newest first (or most relevant first with words).")
+    items.add_argument(
+        "words", nargs="*", metavar="QUERY", help='words of the query language: "a phrase", OR, -word, prefix*, lang:ar'
+    )
     items.add_argument(
         "--tag",
         action="append",
         default=[],
         metavar="KIND:VALUE",
-        help="only items with this tag (repeat to require several)",
+        help="only items with this tag, in any case (repeat to require several)",
     )
-    items.add_argument("--since", help="stored since an ISO date/time, or a duration such as 2h, 30m, 7d")
+    items.add_argument("--lang", help="only items in this language (ar, tr, en)")
+    items.add_argument("--site", help="only items of this site (aa.com.tr also takes www.aa.com.tr)")
+    items.add_argument("--story", type=int, help="only the items of this story")
+    items.add_argument("--since", help="published (or stored) since an ISO date/time, or a duration such as 2h, 7d")
+    items.add_argument("--sort", choices=SORTS, help="default: relevance with words, else date")
     items.add_argument("--limit", type=int, default=20)
+    items.add_argument("--cursor", help="the next page, as the previous page's last line gave it")
     items.add_argument("--json", action="store_true")
 
     stories = command(
@@ -273,6 +299,7 @@ def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
     )
     stories.add_argument("--since", help="with an item stored since an ISO date/time, or a duration such as 2h, 7d")
     stories.add_argument("--limit", type=int, default=20)
+    stories.add_argument("--cursor", help="the next page, as the previous page's last line gave it")
     stories.add_argument("--json", action="store_true", help="JSON lines, one story each")
 
     show = command("show", cmd_show, "Show one item (or URL): text, metadata, tags, removed lines, history.")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from rich.console import Console
+from rich.segment import Segment, Segments
 from rich.table import Column, Table
 from rich.text import Text
 
@@ -19,7 +23,7 @@ out = Console(highlight=False, soft_wrap=True, markup=False)  # data ("[en]", "[
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # a message stays one line, its paths whole
 PROGRESS_THRESHOLD = 10
 FSI, PDI = "\u2068", "\u2069"  # first-strong isolate … pop directional isolate
-RIGHT_TO_LEFT = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")  # Hebrew, Arabic and their forms
+BOX_DRAWING = re.compile("[\u2500-\u257f]+")  # a table's borders, drawn between the cells
 PLAIN = {"on": False}  # --plain: one field per line instead of tables (set by main)
 
 
@@ -36,11 +40,34 @@ def fail(message: str) -> CommandError:
     return CommandError(message)
 
 
-def isolate(value: object) -> str:
-    """A table cell in Unicode isolates, so that two right-to-left cells side by side keep their order on a
-    bidi terminal (the Unicode bidi algorithm would otherwise reorder the run of Arabic across the border)."""
-    text = "" if value is None else str(value)
-    return f"{FSI}{text}{PDI}" if RIGHT_TO_LEFT.search(text) else text  # left-to-right cells need none
+def isolated(line: list[Segment]) -> list[Segment]:
+    """One rendered table line with each cell's text (between two borders) in Unicode isolates, so that
+    right-to-left cells side by side keep their order on a bidi terminal, and a digit or Latin word next to
+    Arabic is not pulled into its run. Per line, not per cell: a folded cell is isolated on each of its lines."""
+    result: list[Segment] = []
+    run: list[Segment] = []
+
+    def close_run() -> None:
+        filled = [n for n, segment in enumerate(run) if segment.text.strip()]
+        for n, segment in enumerate(run):
+            text = segment.text
+            if filled and n == filled[-1]:
+                body = text.rstrip()
+                text = body + PDI + text[len(body) :]
+            if filled and n == filled[0]:
+                body = text.lstrip()
+                text = text[: len(text) - len(body)] + FSI + body
+            result.append(Segment(text, segment.style, segment.control))
+        run.clear()
+
+    for segment in line:
+        if segment.text and not segment.control and BOX_DRAWING.fullmatch(segment.text):
+            close_run()
+            result.append(segment)
+        else:
+            run.append(segment)
+    close_run()
+    return result
 
 
 def cut_at_word(text: str | None, limit: int) -> str:
@@ -52,9 +79,12 @@ def cut_at_word(text: str | None, limit: int) -> str:
     return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,.;:—-") + "…"
 
 
-def print_rows(headers: list[str], rows: list[list[object]], no_wrap: tuple[str, ...] = ()) -> None:
-    """A table whose cells are isolated and folded (a URL is never cut), or with --plain one ``field: value``
-    per line, a blank line between rows (for grep, screen readers and terminals without bidi)."""
+def print_rows(
+    headers: list[str], rows: list[list[object]], no_wrap: tuple[str, ...] = (), section_ends: Collection[int] = ()
+) -> None:
+    """Every table the CLI prints: cells isolated (``isolated``) and folded, never cut (a URL stays whole);
+    with --plain one ``field: value`` per line, a blank line between rows (for grep, screen readers and
+    terminals without bidi). ``section_ends``: the rows after which the table draws a line."""
     if PLAIN["on"]:
         for row in rows:
             for header, value in zip(headers, row, strict=True):
@@ -63,9 +93,27 @@ def print_rows(headers: list[str], rows: list[list[object]], no_wrap: tuple[str,
             out.print("")
         return
     table = Table(*(Column(header, overflow="fold", no_wrap=header in no_wrap) for header in headers))
-    for row in rows:
-        table.add_row(*(isolate(value) for value in row))
-    out.print(table)
+    for number, row in enumerate(rows):
+        table.add_row(*("" if value is None else str(value) for value in row), end_section=number in section_ends)
+    lines = out.render_lines(table, out.options, pad=False)
+    out.print(Segments([segment for line in lines for segment in [*isolated(line), Segment.line()]]), end="")
+
+
+def offer_plain(parser: argparse.ArgumentParser, top: bool = True) -> None:
+    """``--plain`` on ``parser`` and on every command and subcommand below it (``mirsad sources list --plain``
+    as well as ``mirsad --plain sources``); below the top it is absent unless given, so it never resets one
+    given before."""
+    if "--plain" not in parser._option_string_actions:
+        parser.add_argument(
+            "--plain",
+            action="store_true",
+            default=False if top else argparse.SUPPRESS,
+            help="one field per line instead of tables",
+        )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                offer_plain(sub, top=False)
 
 
 def shown_of(shown: int, total: int, noun: str) -> str:
@@ -105,8 +153,16 @@ def tag_summary(item: Item) -> str:
     return ", ".join(f"{t.kind}:{t.value}" for t in tags if t.kind != "language")
 
 
+def heading(label: str, value: str | None = None) -> None:
+    """A rule across the terminal naming a part of a document; with --plain a ``label: value`` line."""
+    if PLAIN["on"]:
+        out.print(f"{label}: {value}" if value else f"{label}:")
+    else:
+        out.rule(value or label)
+
+
 def print_document(data: dict) -> None:
-    out.rule(data.get("title") or "(no title)")
+    heading("title", data.get("title") or "(no title)")
     for key in (
         "id",
         "url",
@@ -126,23 +182,23 @@ def print_document(data: dict) -> None:
     if data.get("keywords"):
         out.print(Text.assemble(("keywords", "bold"), f": {', '.join(data['keywords'])}"))
     if data.get("text"):
-        out.rule("text")
+        heading("text")
         out.print(data["text"])
     if data.get("tags"):
-        table = Table("kind", "value", "score", "evidence")
-        for t in data["tags"]:
-            table.add_row(t["kind"], t["value"], f"{t['score']:.2f}", ", ".join(map(str, t["evidence"][:6])))
-        out.print(table)
+        print_rows(
+            ["kind", "value", "score", "evidence"],
+            [
+                [t["kind"], t["value"], f"{t['score']:.2f}", ", ".join(map(str, t["evidence"][:6]))]
+                for t in data["tags"]
+            ],
+        )
     if data.get("removed"):
-        table = Table("removed line", "rule")
-        for r in data["removed"]:
-            table.add_row(r["line"][:100], r["rule"])
-        out.print(table)
+        print_rows(["removed line", "rule"], [[cut_at_word(r["line"], 100), r["rule"]] for r in data["removed"]])
     if data.get("history"):
-        table = Table("at", "state", "attempt", "detail")
-        for h in data["history"]:
-            table.add_row(h["at"][:19], h["state"], str(h["attempt"]), h["detail"] or "")
-        out.print(table)
+        print_rows(
+            ["at", "state", "attempt", "detail"],
+            [[h["at"][:19], h["state"], h["attempt"], h["detail"] or ""] for h in data["history"]],
+        )
 
 
 def parse_since(value: str) -> datetime:
@@ -155,6 +211,29 @@ def parse_since(value: str) -> datetime:
 
 
 safe_url = redacted
+
+
+def broken_config_file(config_dir: Path) -> str | None:
+    """``config/x.yaml line L column C: problem (fix the file)`` for the first file of ``config_dir`` that is
+    not valid YAML, or None."""
+    from workers.core.config_files import yaml_error
+
+    found = next(filter(None, map(yaml_error, sorted(config_dir.glob("*.yaml")))), None)
+    return f"{found} (fix the file)" if found else None
+
+
+def require_free_port(host: str, port: int) -> None:
+    """Fail, with the ``--port`` hint, when ``host:port`` is taken (before starting a server that would die on it)."""
+    import socket
+
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise fail(f"port {port} on {host} is not free ({exc.strerror}); pick another with --port N") from None
 
 
 def require_broker() -> None:

@@ -6,9 +6,7 @@ import argparse
 import getpass
 from collections.abc import Callable
 
-from rich.table import Column, Table
-
-from workers.cli.output import err, out, parse_since, print_json, require_broker
+from workers.cli.output import err, parse_since, print_json, print_rows, require_broker
 from workers.core.topology import UrlState
 
 
@@ -40,10 +38,10 @@ def cmd_requeue(args) -> int:
                 }
             )
     elif done:
-        table = Table("url id", "was", Column("reason", overflow="fold"), "back to", Column("URL", overflow="fold"))
-        for row in done:
-            table.add_row(f"url:{row.url_id}", row.was, row.reason or "", row.to_state, row.url)
-        out.print(table)
+        print_rows(
+            ["url id", "was", "reason", "back to", "URL"],
+            [[f"url:{row.url_id}", row.was, row.reason or "", row.to_state, row.url] for row in done],
+        )
     verb = "would be requeued (dry run: nothing changed)" if args.dry_run else "requeued"
     err.print(f"{len(done)} URL(s) {verb}")
     return 0

@@ -11,13 +11,13 @@ import time
 from collections.abc import Callable
 
 from rich.markup import escape
-from rich.table import Column, Table
 
 from workers.cli.output import (
     err,
     fail,
-    out,
+    print_rows,
     require_broker,
+    require_free_port,
     safe_url,
 )
 from workers.core.settings import Settings, get_settings
@@ -134,13 +134,15 @@ def cmd_beat(_args) -> int:
     return 0
 
 
-def cmd_up(_args) -> int:
+def cmd_up(args) -> int:
     """The stack in the foreground: SIGINT, SIGTERM and SIGHUP (terminal closed) stop it, children first;
     a child that exits is restarted with a backoff (``Stack.restart_exited``)."""
     from workers.runtime.stack import Stack
 
     settings = get_settings()
     check_config_or_exit(settings)
+    port = settings.api_port if args.port is None else args.port
+    require_free_port(settings.api_host, port)  # the stack's API would only die on it, again and again
     migrate()
     require_broker()
 
@@ -149,13 +151,13 @@ def cmd_up(_args) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGHUP, stop)
-    stack = Stack()
+    stack = Stack(env={"MIRSAD_API_PORT": str(port)})
     try:
         stack.start()
         err.print(
             f"[bold]Mirsad is running[/bold] (database {safe_url(settings.database_url)}, broker "
-            f"{safe_url(settings.redis_url)}). Push with [cyan]mirsad push URL[/cyan], follow with "
-            f"[cyan]mirsad watch[/cyan]. Ctrl-C stops."
+            f"{safe_url(settings.redis_url)}, API http://{settings.api_host}:{port}/). Push with "
+            f"[cyan]mirsad push URL[/cyan], follow with [cyan]mirsad watch[/cyan]. Ctrl-C stops."
         )
         while True:
             stack.restart_exited()  # logged, with the exit code and the backoff
@@ -176,17 +178,17 @@ def cmd_settings(args) -> int:
         for name, _value, default, doc in rows:
             print(f"| `{name}` | `{default}` | {doc} |")
         return 0
-    table = Table(
-        Column("variable", no_wrap=True), Column("value", overflow="fold"), Column("meaning", overflow="fold")
+    print_rows(
+        ["variable", "value", "meaning"],
+        [[name, value, doc] for name, value, _default, doc in rows],
+        no_wrap=("variable",),
     )
-    for name, value, _default, doc in rows:
-        table.add_row(name, value, doc)
-    out.print(table)
     return 0
 
 
 def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
-    command("up", cmd_up, "Run a whole stack in the foreground (migrate, workers for every queue, beat).")
+    up = command("up", cmd_up, "Run a whole stack in the foreground (migrate, workers for every queue, beat, API).")
+    up.add_argument("--port", type=int, help="the API's port (default MIRSAD_API_PORT)")
     worker = command("worker", cmd_worker, "Run one Celery worker (scale out by running more).")
     worker.add_argument("--queues", help="comma-separated queues (default: all)")
     worker.add_argument("--concurrency", type=int, help="threads (threads pool) or processes (prefork pool)")

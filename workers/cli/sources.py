@@ -8,15 +8,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.markup import escape
-from rich.table import Column, Table
 
 from workers.cli.output import (
     err,
     fail,
-    out,
     print_json,
+    print_rows,
     require_broker,
 )
+from workers.core.errors import ConnectionFailed, FetchTimeout
 from workers.core.settings import get_settings
 from workers.storage.db import migrate, session_scope
 
@@ -30,26 +30,21 @@ def cmd_sources_list(args) -> int:
     if args.json or getattr(args, "json_listing", False):
         print_json(rows)
         return 0
-    table = Table(
-        Column("url", overflow="fold"),
-        "kind",
-        "every",
-        "last poll",
-        "last new",
-        "new URLs",
-        Column("health", overflow="fold"),
+    print_rows(
+        ["url", "kind", "every", "last poll", "last new", "new URLs", "health"],
+        [
+            [
+                row["url"],
+                row["kind"] or "?",
+                f"{row['every']}s",
+                (row["last_polled_at"] or "never")[:19],
+                (row["last_new_at"] or "never")[:19],
+                row["entries_seen"],
+                row["flag"] or "ok",
+            ]
+            for row in rows
+        ],
     )
-    for row in rows:
-        table.add_row(
-            row["url"],
-            row["kind"] or "?",
-            f"{row['every']}s",
-            (row["last_polled_at"] or "never")[:19],
-            (row["last_new_at"] or "never")[:19],
-            str(row["entries_seen"]),
-            row["flag"] or "ok",
-        )
-    out.print(table)
     flagged = sum(bool(row["flag"]) for row in rows)
     err.print(f"{len(rows)} source(s), {flagged} flagged; they are listed in {_sources_file()}")
     return 0
@@ -89,12 +84,21 @@ def cmd_sources_discover(args) -> int:
     from workers.storage.sources import DEFAULT_EVERY, add_to_file, read_declared
 
     require_broker()  # the requests take turns with the workers' through Redis
-    url = args.url if "://" in args.url else f"https://{args.url}"  # a bare site name: its https home page
-    found = discover(url, fetch_fn=polite_fetch_fn(wait_up_to=MAX_INLINE_WAIT))
-    table = Table("url", "kind", "found in", "entries")
-    for source in found:
-        table.add_row(source.url, source.kind, source.via, str(source.entries))
-    out.print(table)
+    fetch_fn = polite_fetch_fn(wait_up_to=MAX_INLINE_WAIT)
+    if "://" in args.url:
+        found = discover(args.url, fetch_fn=fetch_fn)
+    else:  # a bare site name: https first; plain http only when https cannot even connect
+        try:
+            found = discover(f"https://{args.url}", fetch_fn=fetch_fn)
+        except (ConnectionFailed, FetchTimeout) as exc:
+            err.print(
+                f"https://{escape(args.url)} did not answer ({escape(str(exc))}); trying http://{escape(args.url)}"
+            )
+            found = discover(f"http://{args.url}", fetch_fn=fetch_fn)
+    print_rows(
+        ["url", "kind", "found in", "entries"],
+        [[source.url, source.kind, source.via, source.entries] for source in found],
+    )
     err.print(f"{len(found)} feed(s) or sitemap(s) found on {escape(args.url)}")
     if args.add and found:
         config_dir = get_settings().config_dir
@@ -143,6 +147,8 @@ def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
         "discover", help="find a site's feeds and sitemaps (home page, robots.txt)"
     )
     source_discover.set_defaults(handler=cmd_sources_discover)
-    source_discover.add_argument("url", metavar="URL", help="the site's home page")
+    source_discover.add_argument(
+        "url", metavar="URL", help="the home page, or a bare name (aa.com.tr): https, or http if https cannot connect"
+    )
     source_discover.add_argument("--add", action="store_true", help="follow every source found")
     source_discover.add_argument("--every", type=int, default=None, metavar="SECONDS", help="poll interval for --add")

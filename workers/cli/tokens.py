@@ -7,13 +7,15 @@ import json
 import sys
 from collections.abc import Callable
 
+from workers.cli.output import print_rows
 from workers.storage import tokens
 from workers.storage.db import migrate, session_scope
 
 
 def register(commands, command: Callable[..., argparse.ArgumentParser]) -> None:
     group = command("tokens", cmd_list, "Add, list or revoke API tokens (sent as Authorization: Bearer …).")
-    group.set_defaults(json=False)
+    group.set_defaults(json=False)  # `mirsad tokens` alone lists them
+    group.add_argument("--json", dest="json_listing", action="store_true", help="list them as JSON")
     actions = group.add_subparsers(dest="tokens_command", metavar="add|list|revoke")
     add = actions.add_parser("add", help="create a token and print it (the only time it is shown)")
     add.add_argument("name")
@@ -44,12 +46,21 @@ def cmd_list(args) -> int:
     migrate()
     with session_scope() as session:
         found = tokens.listing(session)
-    if args.json:
+    if args.json or getattr(args, "json_listing", False):
         print(json.dumps([t.to_dict() for t in found]))
         return 0
-    for token in found:
-        used = token.last_used_at.isoformat(timespec="seconds") if token.last_used_at else "never used"
-        print(f"{token.name}\t{token.scope}\tcreated {token.created_at.isoformat(timespec='seconds')}\t{used}")
+    print_rows(
+        ["name", "scope", "created", "last used"],
+        [
+            [
+                token.name,
+                token.scope,
+                token.created_at.isoformat(timespec="seconds"),
+                token.last_used_at.isoformat(timespec="seconds") if token.last_used_at else "never",
+            ]
+            for token in found
+        ],
+    )
     print(f"{len(found)} token(s)", file=sys.stderr)
     return 0
 

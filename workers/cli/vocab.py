@@ -6,13 +6,12 @@ import argparse
 from collections.abc import Callable
 
 from rich.markup import escape
-from rich.table import Column, Table
 
 from workers.cli.output import (
     err,
     fail,
-    out,
     print_json,
+    print_rows,
 )
 from workers.core.settings import get_settings
 from workers.storage.db import session_scope
@@ -44,15 +43,13 @@ def cmd_sites(args) -> int:
                 }
             )
             return 0
-        table = Table("articles", "learned", Column("line", overflow="fold"), "rule")
-        for line in lines:
-            table.add_row(
-                str(line.articles),
-                "yes" if line.articles >= min_articles else "",
-                line.line,
-                f"site:{line.fingerprint}",
-            )
-        out.print(table)
+        print_rows(
+            ["articles", "learned", "line", "rule"],
+            [
+                [line.articles, "yes" if line.articles >= min_articles else "", line.line, f"site:{line.fingerprint}"]
+                for line in lines
+            ],
+        )
         err.print(f"{len(lines)} line(s) of {site}; a line is learned once seen in {min_articles} articles")
         return 0
     from workers.storage.health import sites_overview
@@ -62,21 +59,21 @@ def cmd_sites(args) -> int:
     if args.json:
         print_json(overview)
         return 0
-    table = Table(
-        "site", "articles", "lines learned", "median chars", "last item", Column("needs a look", overflow="fold")
-    )
+    rows = []
     for entry in overview:
         figures = entry["health"] or {}
         days = figures.get("days_since_last_item")
-        table.add_row(
-            entry["site"],
-            str(entry["articles"]),
-            str(entry["learned"]),
-            f"{figures['median_chars']:.0f}" if figures.get("median_chars") else "",
-            f"{days:g} d ago" if days is not None else "",
-            "; ".join(figures.get("flags", [])),
+        rows.append(
+            [
+                entry["site"],
+                entry["articles"],
+                entry["learned"],
+                f"{figures['median_chars']:.0f}" if figures.get("median_chars") else "",
+                f"{days:g} d ago" if days is not None else "",
+                "; ".join(figures.get("flags", [])),
+            ]
         )
-    out.print(table)
+    print_rows(["site", "articles", "lines learned", "median chars", "last item", "needs a look"], rows)
     bad = sum(1 for entry in overview if entry["health"] and entry["health"]["flags"])
     err.print(f"{len(overview)} site(s), {bad} flagged; details: mirsad sites show SITE")
     return 0
@@ -91,10 +88,10 @@ def cmd_entities_list(args) -> int:
             [{"kind": e.kind, "name": e.name, "aliases": list(e.aliases), "short": list(e.short)} for e in entities]
         )
         return 0
-    table = Table("kind", "name", Column("aliases", overflow="fold"), "short")
-    for e in entities:
-        table.add_row(e.kind, e.name, ", ".join(e.aliases), ", ".join(e.short))
-    out.print(table)
+    print_rows(
+        ["kind", "name", "aliases", "short"],
+        [[e.kind, e.name, ", ".join(e.aliases), ", ".join(e.short)] for e in entities],
+    )
     err.print(f"{len(entities)} entr{'y' if len(entities) == 1 else 'ies'}")
     return 0
 

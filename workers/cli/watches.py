@@ -11,10 +11,8 @@ import json
 import sys
 from collections.abc import Callable
 
-from workers.cli.output import out
+from workers.cli.output import out, print_rows
 from workers.core.settings import get_settings
-from workers.runtime.dispatch import send_delivery
-from workers.runtime.watches import send_due_digests
 from workers.storage import watches
 from workers.storage.db import migrate, session_scope
 
@@ -79,13 +77,21 @@ def cmd_list(args) -> int:
     if args.json:
         print(json.dumps(found, ensure_ascii=False))
         return 0
-    for w in found:
-        where = ", ".join(filter(None, [w["webhook"], w["email"] and f"{w['email']} ({w['digest']})"])) or "feed only"
-        counts = w["counts"]
-        out.print(
-            f"{w['id']}\t{w['name']}\t{w['query']}\t{where}\t"
-            f"{counts['matches']} matched, {counts['sent']} sent, {counts['dead']} dead"
-        )
+    print_rows(
+        ["id", "name", "query", "delivers to", "matched", "sent", "dead"],
+        [
+            [
+                w["id"],
+                w["name"],
+                w["query"],
+                ", ".join(filter(None, [w["webhook"], w["email"] and f"{w['email']} ({w['digest']})"])) or "feed only",
+                w["counts"]["matches"],
+                w["counts"]["sent"],
+                w["counts"]["dead"],
+            ]
+            for w in found
+        ],
+    )
     print(f"{len(found)} watch(es)", file=sys.stderr)
     return 0
 
@@ -116,12 +122,15 @@ def cmd_show(args) -> int:
     for key in ("id", "name", "query", "webhook", "email", "digest", "spikes", "counts"):
         out.print(f"{key}: {str(shown[key])}")
     out.print("recent matches:")
-    for m in shown["matches"]:
-        how = "alert" if m["alerted"] else "digest"
-        out.print(f"  {m['matched_at']}  item {m['item']}  [{how}]  {m['title'] or m['url']}")
+    print_rows(
+        ["matched at", "item", "sent as", "title"],
+        [
+            [m["matched_at"], m["item"], "alert" if m["alerted"] else "digest", m["title"] or m["url"]]
+            for m in shown["matches"]
+        ],
+    )
     out.print("recent deliveries:")
-    for d in shown["deliveries"]:
-        out.print(f"  {_delivery_line(d)}")
+    _print_deliveries(shown["deliveries"])
     return 0
 
 
@@ -138,6 +147,8 @@ def cmd_digest(args) -> int:
     if not get_settings().smtp_url:
         print("error: no MIRSAD_SMTP_URL: e-mail digests cannot be sent", file=sys.stderr)
         return 2
+    from workers.runtime.watches import send_due_digests  # the runtime loads settings and Celery: only when asked
+
     sent = send_due_digests(force=True, name=args.name)
     print(f"{sent} digest(s) sent", file=sys.stderr)
     return 0
@@ -150,8 +161,7 @@ def cmd_alerts(args) -> int:
     if args.json:
         print(json.dumps(found, ensure_ascii=False))
         return 0
-    for d in found:
-        out.print(_delivery_line(d))
+    _print_deliveries(found)
     print(f"{len(found)} deliver(ies)", file=sys.stderr)
     return 0
 
@@ -160,12 +170,25 @@ def cmd_resend(args) -> int:
     migrate()
     with session_scope() as session:
         watches.reopen(session, args.id)
+    from workers.runtime.dispatch import send_delivery
+
     send_delivery(args.id)
     print(f"delivery {args.id} sent again", file=sys.stderr)
     return 0
 
 
-def _delivery_line(d: dict) -> str:
-    error = f"  {d['last_error']}" if d["last_error"] and d["state"] != "sent" else ""
-    item = f"item {d['item']}" if d["item"] else d["kind"]
-    return f"{d['id']}\t{d['watch']}\t{item}\t{d['state']}\t{d['attempts']} attempt(s){error}"
+def _print_deliveries(found: list[dict]) -> None:
+    print_rows(
+        ["id", "watch", "item", "state", "attempts", "last error"],
+        [
+            [
+                d["id"],
+                d["watch"],
+                f"item {d['item']}" if d["item"] else d["kind"],
+                d["state"],
+                d["attempts"],
+                d["last_error"] if d["state"] != "sent" else "",
+            ]
+            for d in found
+        ],
+    )

@@ -35,7 +35,8 @@ def push(urls: Iterable[str], database_url: str | None = None, enqueue: bool = T
             yield PushResult(
                 url,
                 PushVerdict.KNOWN,
-                f"already known as url:{registration.url_id} ({registration.state})",
+                f"already known as url:{registration.url_id} ({registration.state}"
+                + (f", item {registration.item_id})" if registration.item_id is not None else ")"),
                 registration.url_id,
             )
             continue

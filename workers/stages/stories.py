@@ -64,9 +64,10 @@ import base64
 import math
 import operator
 import re
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from itertools import chain
@@ -151,10 +152,16 @@ class Signature:
             language=data["language"],
             minhash=data["minhash"],
             shingles=int(data["shingles"]),
-            terms=dict(data["terms"]),
-            title_terms=dict(data["title_terms"]),
-            entities=dict(data["entities"]),
+            terms=_interned(data["terms"]),
+            title_terms=_interned(data["title_terms"]),
+            entities=_interned(data["entities"]),
         )
+
+
+def _interned(weights: dict[str, float]) -> dict[str, float]:
+    """``weights`` with its keys interned: the window's thousands of signatures read from JSON then share one
+    string per stem (most of a worker's story index, which ``StoryIndex`` keeps in memory, is these keys)."""
+    return {sys.intern(key): weight for key, weight in weights.items()}
 
 
 class Candidate(NamedTuple):
@@ -393,8 +400,9 @@ class StoryIndex:
             capacity = max(64, 2 * row)
             self._minhashes = np.resize(self._minhashes, (capacity, MINHASH_PERMUTATIONS))
             self._sizes, self._times = np.resize(self._sizes, capacity), np.resize(self._times, capacity)
-        self._candidates.append(Candidate(item_id, story_id, sig))
         self._minhashes[row] = _decode_minhash(sig.minhash)
+        # The matrix holds the MinHash: its base64 text (~700 bytes) would only double it in memory.
+        self._candidates.append(Candidate(item_id, story_id, replace(sig, minhash="")))
         self._sizes[row], self._times[row] = sig.shingles, _timestamp(sig)
         self._frequency.update(_keys(sig))
         for key in sig.entities:

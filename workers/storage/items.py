@@ -1,4 +1,4 @@
-"""Listing stored items with filters, full-text search and cursor pagination (the API's; the CLI's later).
+"""Listing stored items with filters, full-text search and cursor pagination (the API's and the CLI's).
 
 Every listing is a page plus a cursor for the next one. Sorting by date uses a keyset cursor (the
 date and id of the last item), so paging through 100,000 items costs the same at the end as at the
@@ -82,6 +82,17 @@ def parse_tag(spec: str) -> tuple[str, str]:
     if kind not in TAG_KINDS:
         raise InvalidFilter(f"unknown tag kind {kind!r} (known: {', '.join(TAG_KINDS)})")
     return _normal_tag(kind, value.strip())
+
+
+def stored_spelling(session: Session, kind: str, value: str) -> str:
+    """The spelling ``value`` is stored with as a ``kind`` tag, matched in any case (``person:hulusi akar``
+    finds ``Hulusi Akar``); ``value`` itself when none matches. Case-folded in Python, since SQLite's
+    ``lower()`` leaves non-ASCII letters (Ğ, İ) as they are."""
+    wanted = value.casefold()
+    for stored in session.scalars(select(TagRecord.value).where(TagRecord.kind == kind).distinct()):
+        if stored.casefold() == wanted:
+            return stored
+    return value
 
 
 def _normal_tag(kind: str, value: str) -> tuple[str, str]:
@@ -173,11 +184,12 @@ def iter_items(wanted: ItemFilter, database_url: str | None = None, batch: int =
 
 
 def count_items(session: Session, wanted: ItemFilter) -> int:
-    """How many stored items match ``wanted`` (a watch's live preview): the listing's filters, counted."""
+    """How many stored items match ``wanted``: a cut list says of how many, a watch's preview how many match now."""
     wanted = wanted.merged()
     match = compile_text(wanted.query, session.get_bind().dialect.name, _only_language(wanted))
     statement = _filtered(select(func.count(Item.id)), wanted).outerjoin(ItemSearch, ItemSearch.item_id == Item.id)
     if match is not None:
+        match.prefer_index(session)
         statement = statement.where(Item.id.in_(match.ids()))
     return session.scalar(statement) or 0
 

@@ -36,6 +36,7 @@ class Registration:
     canonical_url: str
     created: bool
     state: str
+    item_id: int | None = None  # a known URL's item, when it was stored
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,8 @@ def register(session: Session, url: str) -> Registration:
             insert(EVENTS).values(url_id=new_id, state=UrlState.QUEUED, attempt=0, at=now, detail=url.strip())
         )
         return Registration(new_id, canonical, True, UrlState.QUEUED)
-    known = session.execute(select(URLS.c.id, URLS.c.state).where(URLS.c.url_hash == key)).one()
-    return Registration(known.id, canonical, False, known.state)
+    known = session.execute(select(URLS.c.id, URLS.c.state, URLS.c.item_id).where(URLS.c.url_hash == key)).one()
+    return Registration(known.id, canonical, False, known.state, known.item_id)
 
 
 def begin(

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import Select, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from workers.core.document import Document
@@ -200,14 +200,23 @@ def _window_index(session: Session, new_item_id: int, rebuild: bool = False) -> 
     return window.index
 
 
+def recent_stories(since: datetime | None = None) -> Select:
+    """The ids of the stories with an item stored since ``since`` (every story without it)."""
+    recent = select(Item.story_id).where(Item.story_id.is_not(None)).group_by(Item.story_id)
+    return recent if since is None else recent.having(func.max(Item.stored_at) >= since)
+
+
+def count_stories(session: Session, since: datetime | None = None) -> int:
+    """How many stories ``list_stories`` pages through (so that a cut list can say of how many)."""
+    return session.scalar(select(func.count()).select_from(recent_stories(since).subquery())) or 0
+
+
 def list_stories(session: Session, since: datetime | None = None, limit: int = 20, offset: int = 0) -> list[dict]:
     """The ``limit`` stories with the latest additions (only those with an item stored since ``since``), newest
     first; each with its items in order of publication and the first source to publish."""
     latest = func.max(Item.stored_at)
-    recent = select(Item.story_id).where(Item.story_id.is_not(None)).group_by(Item.story_id)
-    if since is not None:
-        recent = recent.having(latest >= since)
-    story_ids = session.scalars(recent.order_by(latest.desc(), Item.story_id.desc()).limit(limit).offset(offset)).all()
+    recent = recent_stories(since).order_by(latest.desc(), Item.story_id.desc())
+    story_ids = session.scalars(recent.limit(limit).offset(offset)).all()
     members: dict[int, list[Item]] = {story_id: [] for story_id in story_ids if story_id is not None}
     for item in session.scalars(select(Item).where(Item.story_id.in_(story_ids)).order_by(Item.id)):
         if item.story_id is not None:  # always: it is one of story_ids
