@@ -114,11 +114,6 @@ class Match:
         return self._text.evidence(self.first, self.last)
 
     @property
-    def tokens(self) -> tuple:
-        """The tokens of the original text the match spans, as a key: the same tokens, the same evidence."""
-        return self._text.token_key(self.first, self.last)
-
-    @property
     def written_as_name(self) -> bool:
         """Written the way Turkish marks a proper noun: the whole word, and then a suffix after an apostrophe
         (Mısır'ın) or a capital inside a sentence, after a word in lower case ("ve Mısır Deniz Kuvvetleri")."""
@@ -167,9 +162,6 @@ class FoldedText:
         after = list(accumulate(len(word) + 1 for word in words))  # just past each word's trailing space
         self.starts: list[int] = [0, *after[:-1]] if words else []  # where each word starts in ``string``
         self.ends: list[int] = [position - 1 for position in after]  # and where it ends (exclusive)
-
-    def token_key(self, first: int, last: int) -> tuple:
-        return (self._sources[first],) if first == last else tuple(self._sources[first : last + 1])
 
     def token(self, index: int) -> str:
         """The whitespace-separated token of the original text that word ``index`` comes from."""
@@ -265,6 +257,23 @@ def longest(matches: Iterable[Match]) -> list[Match]:
         taken |= span
         kept.append(match)
     return sorted(kept, key=lambda m: m.first)
+
+
+def distinct_spellings(matches: Iterable[Match], limit: int) -> list[str]:
+    """Up to ``limit`` distinct spellings of the matches, in order. A match over the same tokens as an
+    earlier one has its spelling and is skipped unread: a tag's evidence holds hundreds of hits, mostly repeats."""
+    seen: dict[str, None] = {}
+    tokens: set = set()
+    for match in matches:
+        first, last, sources = match.first, match.last, match._text._sources
+        key = sources[first] if first == last else tuple(sources[first : last + 1])
+        if key in tokens:
+            continue
+        tokens.add(key)
+        seen[match.evidence] = None
+        if len(seen) == limit:
+            break
+    return list(seen)
 
 
 def is_arabic(ch: str) -> bool:
