@@ -34,7 +34,7 @@ from workers.core import config_files
 from workers.core.document import Document, Tag
 from workers.core.settings import get_settings
 from workers.stages.entities import WATCHLIST_FILE, read_watchlist
-from workers.text.gazetteer import FoldedText, Gazetteer, Match, Term, longest
+from workers.text.gazetteer import FoldedText, Gazetteer, Match, Term, distinct_spellings, longest
 
 VOCABULARY_FILES = ("countries.yaml", "places.yaml", WATCHLIST_FILE, "taxonomy.yaml")
 NAMED_KINDS = ("country", "person", "org")
@@ -264,16 +264,7 @@ def _mention_tag(kind: str, value: str, mentions: list[Match], labels: tuple[str
 
 def _spellings(matches: Iterable[Match]) -> list[str]:
     """The first ``MAX_EVIDENCE`` distinct spellings of the matches: looking one up costs, and most are repeats."""
-    seen: dict[str, None] = {}
-    tokens: set = set()
-    for match in matches:
-        if (key := match.tokens) in tokens:
-            continue  # the same tokens as written: the same spelling
-        tokens.add(key)
-        seen[match.evidence] = None
-        if len(seen) == MAX_EVIDENCE:
-            break
-    return list(seen)
+    return distinct_spellings(matches, MAX_EVIDENCE)
 
 
 def _by_score(tags: list[Tag]) -> list[Tag]:

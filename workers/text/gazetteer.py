@@ -23,6 +23,7 @@ definite takes the article on each word (قاعدة عسكرية → القاع�
 
 from __future__ import annotations
 
+import enum
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Hashable, Iterable
@@ -113,11 +114,6 @@ class Match:
         return self._text.evidence(self.first, self.last)
 
     @property
-    def tokens(self) -> tuple:
-        """The tokens of the original text the match spans, as a key: the same tokens, the same evidence."""
-        return self._text.token_key(self.first, self.last)
-
-    @property
     def written_as_name(self) -> bool:
         """Written the way Turkish marks a proper noun: the whole word, and then a suffix after an apostrophe
         (Mısır'ın) or a capital inside a sentence, after a word in lower case ("ve Mısır Deniz Kuvvetleri")."""
@@ -148,7 +144,7 @@ class FoldedText:
         sources: list = []  # per word: its token, or (token, part, parts) when the token folded to several words
         suffixes: set[int] = set()  # words that follow an apostrophe inside their token: Turkish suffixes
         for token in text.split():
-            folded = token.translate(_FOLD_TABLE)
+            folded = _fold_token(token)
             if " " not in folded:
                 if folded:
                     words.append(folded)
@@ -166,12 +162,6 @@ class FoldedText:
         after = list(accumulate(len(word) + 1 for word in words))  # just past each word's trailing space
         self.starts: list[int] = [0, *after[:-1]] if words else []  # where each word starts in ``string``
         self.ends: list[int] = [position - 1 for position in after]  # and where it ends (exclusive)
-
-    def word_at(self, position: int) -> int:
-        return bisect_right(self.starts, position) - 1
-
-    def token_key(self, first: int, last: int) -> tuple:
-        return (self._sources[first],) if first == last else tuple(self._sources[first : last + 1])
 
     def token(self, index: int) -> str:
         """The whitespace-separated token of the original text that word ``index`` comes from."""
@@ -196,57 +186,63 @@ class Gazetteer:
     """All terms of a vocabulary in one automaton; ``find`` returns every hit that respects word boundaries."""
 
     def __init__(self, terms: Iterable[Term]):
-        # key → (term, prefixes allowed, acronym or not (None: no case check), key is a ta marbuta stem)
-        entries: dict[str, list[tuple[Term, frozenset[str], bool | None, bool]]] = {}
+        # key → (target, prefixes allowed, acronym or not (None: no case check), key is a ta marbuta stem,
+        # what may follow the key in its last word: a ``_Tail``)
+        entries: dict[str, list[tuple[Hashable, frozenset[str], bool | None, bool, _Tail]]] = {}
         for term in terms:
             key = term.key
             if not key:
                 continue
             case = None if not term.proper_noun or is_arabic(key[0]) else term.is_acronym
             for variant, prefixes in _variants(key, term):
-                entries.setdefault(variant, []).append((term, prefixes, case, False))
+                entries.setdefault(variant, []).append((term.target, prefixes, case, False, _tail_rule(term, variant)))
                 if _takes_ta_marbuta_endings(variant, term):
-                    entries.setdefault(variant[:-1], []).append((term, prefixes, case, True))
+                    entries.setdefault(variant[:-1], []).append((term.target, prefixes, case, True, _Tail.NONE))
         self._automaton = ahocorasick.Automaton()
         for key, values in entries.items():
             # Whether any entry of the key takes a prefix inside its word: most do not, and a hit inside a
             # word (us in "kuvvetlerimiz") is then refused before its tail is looked at.
-            takes_prefix = any(prefixes != _NO_PREFIX for _term, prefixes, _case, _stem in values)
-            self._automaton.add_word(key, (key, len(key), takes_prefix, values))
+            takes_prefix = any(prefixes != _NO_PREFIX for _target, prefixes, _case, _stem, _tail in values)
+            first_word = len(key.split(" ", 1)[0])  # the letters a case check reads
+            self._automaton.add_word(key, (len(key), takes_prefix, first_word, tuple(values)))
         if entries:
             self._automaton.make_automaton()
         self._empty = not entries
 
     def find(self, text: str | FoldedText) -> list[Match]:
+        """The hits in ``text``; the loop runs once per automaton hit (hundreds a text), so it is kept lean."""
         folded = text if isinstance(text, FoldedText) else FoldedText(text)
         if self._empty or not folded.words:
             return []
-        string, starts, ends, word_at = folded.string, folded.starts, folded.ends, folded.word_at
-        matches = []
-        for end, (key, length, takes_prefix, values) in self._automaton.iter(string):
+        string, starts, ends, suffixes = folded.string, folded.starts, folded.ends, folded.suffixes
+        matches: list[Match] = []
+        append = matches.append
+        for end, (length, takes_prefix, first_word, values) in self._automaton.iter(string):
             start = end - length + 1
-            first = word_at(start)
-            if start != starts[first]:
+            first = bisect_right(starts, start) - 1
+            word_start = starts[first]
+            if start != word_start:
                 if not takes_prefix:
                     continue
-                prefix = string[starts[first] : start]
+                prefix = string[word_start:start]
             else:
                 prefix = ""
-            last = first if end < ends[first] else word_at(end)
+            last = first if end < ends[first] else bisect_right(starts, end) - 1
             tail = string[end + 1 : ends[last]]
-            for term, prefixes, acronym, stem in values:
+            for target, prefixes, acronym, stem, tail_rule in values:
                 if prefix not in prefixes:
                     continue
                 if stem:
                     if tail not in _TA_MARBUTA_ENDINGS:
                         continue
-                elif tail and not _tail_allowed(tail, term, key):
+                elif tail and not _tail_allowed(tail, tail_rule):
                     continue
-                if acronym is not None and not _capitalised(folded.piece(first), len(key.split(" ", 1)[0]), acronym):
-                    continue
-                if acronym and first in folded.suffixes:
-                    continue
-                matches.append(Match(term.target, first, last, length, folded))
+                if acronym is not None:
+                    if not _capitalised(folded.piece(first), first_word, acronym):
+                        continue
+                    if acronym and first in suffixes:
+                        continue
+                append(Match(target, first, last, length, folded))
         return matches
 
 
@@ -261,6 +257,23 @@ def longest(matches: Iterable[Match]) -> list[Match]:
         taken |= span
         kept.append(match)
     return sorted(kept, key=lambda m: m.first)
+
+
+def distinct_spellings(matches: Iterable[Match], limit: int) -> list[str]:
+    """Up to ``limit`` distinct spellings of the matches, in order. A match over the same tokens as an
+    earlier one has its spelling and is skipped unread: a tag's evidence holds hundreds of hits, mostly repeats."""
+    seen: dict[str, None] = {}
+    tokens: set = set()
+    for match in matches:
+        first, last, sources = match.first, match.last, match._text._sources
+        key = sources[first] if first == last else tuple(sources[first : last + 1])
+        if key in tokens:
+            continue
+        tokens.add(key)
+        seen[match.evidence] = None
+        if len(seen) == limit:
+            break
+    return list(seen)
 
 
 def is_arabic(ch: str) -> bool:
@@ -288,14 +301,40 @@ def _takes_ta_marbuta_endings(key: str, term: Term) -> bool:
     return term.inflects and not term.is_prefix and len(key) > 3 and key.endswith(_TA_MARBUTA) and is_arabic(key[-2])
 
 
-def _tail_allowed(tail: str, term: Term, key: str) -> bool:
-    """Whether the non-empty ``tail`` (the rest of the last word after the term) may follow it."""
+class _Tail(enum.Enum):
+    """What may follow a key inside its last word, worked out once per key from its term."""
+
+    ANY = "any"  # a prefix term (train*)
+    NONE = "none"  # an Arabic term that does not inflect
+    ARABIC = "arabic"  # the Arabic endings of number and pronouns
+    ARABIC_AFTER_YA = "arabic after ya"  # the same, except a plural ات after a final ي
+    SHORT_NAME = "short name"  # a Latin name of three letters or fewer
+    LATIN = "latin"  # Turkish suffixes or the English plural
+
+
+def _tail_rule(term: Term, key: str) -> _Tail:
     if term.is_prefix:
-        return True
+        return _Tail.ANY
     if is_arabic(key[-1]):
+        if not term.inflects:
+            return _Tail.NONE
+        return _Tail.ARABIC_AFTER_YA if key.endswith("ي") else _Tail.ARABIC
+    if term.proper_noun and len(key) <= _SHORT_NAME_LETTERS:
+        return _Tail.SHORT_NAME
+    return _Tail.LATIN
+
+
+@lru_cache(maxsize=8192)
+def _tail_allowed(tail: str, rule: _Tail) -> bool:
+    """Whether the non-empty ``tail`` (the rest of the last word after the term) may follow it."""
+    if rule is _Tail.ANY:
+        return True
+    if rule is _Tail.NONE:
+        return False
+    if rule is _Tail.ARABIC or rule is _Tail.ARABIC_AFTER_YA:
         # After a final ي the plural ات makes another word: الدوري (the league), الدوريات (patrols).
-        return term.inflects and tail in _ARABIC_ENDINGS and not (key.endswith("ي") and tail.startswith("ات"))
-    if term.proper_noun and len(key) <= _SHORT_NAME_LETTERS and not tail.startswith(_PEOPLE_SUFFIXES):
+        return tail in _ARABIC_ENDINGS and not (rule is _Tail.ARABIC_AFTER_YA and tail.startswith("ات"))
+    if rule is _Tail.SHORT_NAME and not tail.startswith(_PEOPLE_SUFFIXES):
         return False
     return tail == _ENGLISH_PLURAL or _is_suffix_chain(tail, _MAX_SUFFIXES)
 
@@ -372,3 +411,9 @@ class _FoldTable(dict):
 
 
 _FOLD_TABLE = _FoldTable()
+
+
+@lru_cache(maxsize=100_000)
+def _fold_token(token: str) -> str:
+    """A token folded; cached, as news repeats its words (و، في، the, ve) within a text and across texts."""
+    return token.translate(_FOLD_TABLE)
