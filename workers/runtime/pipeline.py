@@ -128,6 +128,7 @@ class StepOutcome:
     reason: str | None = None
     retry_after: float | None = None
     elapsed_ms: float = 0.0
+    item_id: int | None = None  # the store stage: the item stored (or the one the URL turned out to be)
 
 
 def run_step(stage: Step, url_id: int, max_attempts: int | None = None) -> StepOutcome:
@@ -159,10 +160,12 @@ def run_step(stage: Step, url_id: int, max_attempts: int | None = None) -> StepO
         return StepOutcome(
             StepResult.RETRY if again else StepResult.DEAD, claim.attempt, reason, getattr(exc, "retry_after", None)
         )
+    item_id = None
     if stage.persist:  # the item, its tags, its story and the state move commit together
         with session_scope(durable=False) as session:
             stored = stage.persist(session, claim, output)
             moved = ledger.advance(session, claim, takes, gives, None, stored.item_id, stored.detail, stored.alias_of)
+        item_id = stored.item_id if moved and stored.alias_of is None else None  # a new item, not an alias
     else:
         with step_scope() as db:
             moved = ledger.advance(db, claim, takes, gives, output)
@@ -170,6 +173,7 @@ def run_step(stage: Step, url_id: int, max_attempts: int | None = None) -> StepO
         StepResult.ADVANCED if moved else StepResult.SKIPPED,
         claim.attempt,
         elapsed_ms=(time.monotonic() - started) * 1000,
+        item_id=item_id,
     )
 
 

@@ -30,7 +30,7 @@ from workers.core.topology import (
     UrlState,
 )
 from workers.intake import politeness
-from workers.runtime import polling
+from workers.runtime import arrivals, polling
 from workers.runtime.celery_app import app
 from workers.runtime.dispatch import send_poll, send_stage
 from workers.runtime.pipeline import STEPS, Step, run_step
@@ -83,6 +83,8 @@ def run_stage(task, stage: Step, url_id: int) -> None:
         log.info("%s url_id=%s: nothing to do (already done by another run, or dead)", stage.name, url_id)
     else:
         log.info("%s url_id=%s ok in %.0f ms", stage.name, url_id, step.elapsed_ms)
+        if step.item_id is not None:
+            arrivals.announce(step.item_id)
         if (following := NEXT_STAGE[stage.name]) is not None:
             send_stage(following, url_id)
 
