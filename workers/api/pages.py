@@ -57,7 +57,7 @@ from workers.storage.store import get_story
 
 HERE = pathlib.Path(__file__).resolve().parent
 UI = "/ui"  # where the pages live; HtmlFirst sends a browser's GET of a public path here
-PAGE_PATH = re.compile(r"^/(?:|search|items/\d+|stories/\d+|entities/[^/]+/[^/]+|sources|status|signin)$")
+PAGE_PATH = re.compile(r"^/(?:|search|items/\d+|stories/\d+|entities/[^/]+/.+|sources|status|signin)$")
 FEED_PAGE = 50
 SEARCH_PAGE = 20
 CHART_DAYS = 30
@@ -543,7 +543,7 @@ def daily_chart(daily: Iterable[dict], days: int = CHART_DAYS, today: date | Non
     }
 
 
-@router.get(f"{UI}/entities/{{kind}}/{{value}}")
+@router.get(f"{UI}/entities/{{kind}}/{{value:path}}")
 def entity_page(request: Request, who: Reader, kind: str, value: Annotated[str, Path(max_length=255)]) -> HTMLResponse:
     if kind not in ENTITY_KINDS:
         raise HTTPException(404, f"no entity kind {kind!r} (known: {', '.join(ENTITY_KINDS)})")
