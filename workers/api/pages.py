@@ -67,7 +67,8 @@ CSP = (
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 KIND_NAMES = {"country": "Country", "place": "Place", "topic": "Topic", "person": "Person", "org": "Organisation"}
-# Embedding and override controls (LRE RLE PDF LRO RLO, LRI RLI FSI PDI): a title must not turn the page around.
+# Embedding and override controls (LRE RLE PDF LRO RLO, LRI RLI FSI PDI): a stranger's text must not turn the
+# page (or itself) around; dir="auto" on every paragraph gives each its direction instead.
 BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
@@ -430,7 +431,8 @@ def search(
             "search.html",
             q=request.query_params.get("q", ""),
             items=page.items,
-            snippets={i: Markup(html) for i, html in page.snippets.items()},  # escaped by storage.search.snippet
+            # escaped by storage.search.snippet; only bidi controls are taken out
+            snippets={i: Markup(BIDI_CONTROLS.sub("", html)) for i, html in page.snippets.items()},
             facets=counts,
             chosen_tags=request.query_params.getlist("tag"),
             next_url=_with(request, cursor=page.next_cursor) if page.next_cursor else None,
@@ -446,7 +448,7 @@ def marked(text: str, evidence: dict[str, str]) -> list[Markup]:
     words = sorted((w for w in evidence if len(w) > 1), key=len, reverse=True)
     pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE) if words else None
     paragraphs = []
-    for paragraph in text.split("\n"):
+    for paragraph in BIDI_CONTROLS.sub("", text).split("\n"):
         if not paragraph.strip():
             continue
         if pattern is None:
