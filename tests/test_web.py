@@ -15,7 +15,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.api_server import healthy, make_token
+from tests.api_server import ApiServer, healthy, make_token
 from tests.browser import DESKTOP, PHONE, chromium, screenshot_dir, sign_in, watched
 from tests.fixture_server import FixtureServer
 from tests.labelled_search import bench
@@ -372,3 +372,16 @@ def test_screenshots_of_every_page_and_none_overflows_at_390_px(site, browser, t
     assert len(list(folder.glob("*.png"))) >= 2 * len(paths)
     assert not seen.troubles, seen.troubles
     page.close()
+
+
+def test_with_open_reads_the_pages_need_no_sign_in_but_writing_does(site, tmp_path):
+    env = {**site.env, "MIRSAD_API_OPEN_READ": "1"}
+    with ApiServer(env, log_path=tmp_path / "api.log") as server:
+        html = {"Accept": "text/html"}
+        feed = httpx.get(server.base_url + "/", headers=html, timeout=30)
+        assert feed.status_code == 200 and 'class="row' in feed.text and "Sign in" in feed.text
+        item = httpx.get(server.base_url + f"/items/{site.labelled['ar1']}", headers=html, timeout=30)
+        assert item.status_code == 200 and "للتعاون الدفاعي" in item.text
+        assert "/ui/push" not in httpx.get(server.base_url + "/status", headers=html, timeout=30).text
+        push = httpx.post(server.base_url + "/ui/push", data={"urls": "http://127.0.0.1/x"}, timeout=30)
+        assert push.status_code == 303 and push.headers["location"].startswith("/signin")

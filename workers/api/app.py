@@ -29,10 +29,11 @@ from workers.api.params import (
     MAX_ID,
     MAX_URLS_PER_PUSH,
     Text,
-    edit_sources,
+    follow,
     has_control,
     item_filter,
     no_control,
+    stop_following,
     when_param,
 )
 from workers.core.errors import DatabaseUnavailable, MirsadError
@@ -248,20 +249,14 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 (one function per endpoint; the
 
     @app.post("/sources", dependencies=[WRITE], status_code=201, summary="Follow a feed or sitemap")
     def source_add(body: SourceRequest) -> dict:
-        no_control(body.url, "url")
-        edit_sources(lambda config_dir: sources.add_to_file(config_dir, body.url, body.every or sources.DEFAULT_EVERY))
+        follow(body.url, body.every)
         with session_scope() as session:
             added = session.scalars(select(Source).where(Source.url == body.url.strip())).one()
             return {"id": added.id, **sources.describe(added, datetime.now(UTC))}
 
     @app.delete("/sources/{source_id}", dependencies=[WRITE], status_code=204, summary="Stop following a source")
     def source_remove(source_id: Id) -> Response:
-        with session_scope() as session:
-            found = session.get(Source, source_id)
-            url = found.url if found else None
-        if url is None:
-            raise HTTPException(404, f"no source #{source_id}")
-        edit_sources(lambda config_dir: sources.remove_from_file(config_dir, url))
+        stop_following(source_id)
         return Response(status_code=204)
 
     @app.get("/status", dependencies=[READ], summary="Queues, URLs per state, latest failures (`mirsad status --json`)")

@@ -28,11 +28,19 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from workers.api.params import MAX_URLS_PER_PUSH, edit_sources, has_control, item_filter, no_control, when_param
+from workers.api.params import (
+    MAX_URLS_PER_PUSH,
+    follow,
+    has_control,
+    item_filter,
+    no_control,
+    stop_following,
+    when_param,
+)
 from workers.api.web_auth import CSRF_COOKIE, SESSION_COOKIE, SESSION_DAYS, WebAuth, bearer_token
 from workers.core.errors import DatabaseUnavailable, MirsadError
 from workers.core.settings import get_settings
@@ -52,7 +60,7 @@ from workers.storage.items import (
     parse_tag,
     tags_named,
 )
-from workers.storage.models import Item, Source, UrlRecord
+from workers.storage.models import Item, UrlRecord
 from workers.storage.store import get_story
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -86,7 +94,7 @@ class PageRoute(APIRoute):
             try:
                 return await handler(request)
             except SignInNeeded:
-                back = _public_path(request)
+                back = _public_path(request) if request.method == "GET" else "/"
                 return RedirectResponse(f"/signin?{urlencode({'next': back})}", status_code=303)
             except HTTPException as exc:
                 return error_page(request, exc.status_code, str(exc.detail))
@@ -222,6 +230,8 @@ Reader = Annotated[Viewer, Depends(viewer)]
 def writer(request: Request, csrf: Annotated[str | None, Form()] = None) -> Viewer:
     """The reader of a form post: a write token, and (signed in by cookie) the form's CSRF token."""
     reading = viewer(request)
+    if reading.scope is None:  # reading is open, writing is not: sign in first
+        raise SignInNeeded()
     if not reading.can_write:
         raise HTTPException(403, "this needs a write token: sign in with one (mirsad tokens add NAME --scope write)")
     if not reading.by_bearer and not request.app.state.web_auth.csrf_matches(request, csrf):
@@ -300,35 +310,48 @@ templates.globals.update(with_params=_with, with_tag=_with_tag, without_tag=_wit
 # -- the feed ------------------------------------------------------------------------------------------------
 
 
-def feed_filter(language: str | None, country: str | None, topic: str | None, site: str | None) -> ItemFilter:
-    """The feed's filters as an ItemFilter (a country, a topic, a language, a site)."""
+Short = Annotated[str | None, Query(max_length=255)]
+
+
+@dataclass(frozen=True)
+class FeedFilters:
+    """The feed's filters (a language, a country, a topic, a site), shared by the page and its event stream."""
+
+    language: str | None
+    country: str | None
+    topic: str | None
+    site: str | None
+
+    @property
+    def chosen(self) -> bool:
+        return any((self.language, self.country, self.topic, self.site))
+
+    def wanted(self) -> ItemFilter:
+        tags = [("country", self.country), ("topic", self.topic)]
+        return ItemFilter(
+            tags=tuple(parse_tag(f"{kind}:{value}") for kind, value in tags if value),
+            language=self.language or None,
+            site=self.site or None,
+        )
+
+
+def feed_filters(language: Short = None, country: Short = None, topic: Short = None, site: Short = None) -> FeedFilters:
     for name, value in (("language", language), ("country", country), ("topic", topic), ("site", site)):
         no_control(value, name)
-    wanted = [("country", country), ("topic", topic)]
-    return ItemFilter(
-        tags=tuple(parse_tag(f"{kind}:{value}") for kind, value in wanted if value),
-        language=language or None,
-        site=site or None,
-    )
+    return FeedFilters(language, country, topic, site)
 
 
-Short = Annotated[str | None, Query(max_length=255)]
+Feed = Annotated[FeedFilters, Depends(feed_filters)]
 
 
 @router.get(f"{UI}/")
 def feed(
-    request: Request,
-    who: Reader,
-    language: Short = None,
-    country: Short = None,
-    topic: Short = None,
-    site: Short = None,
-    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    request: Request, who: Reader, filters: Feed, cursor: Annotated[str | None, Query(max_length=1000)] = None
 ) -> HTMLResponse:
-    wanted = feed_filter(language, country, topic, site)
+    wanted = filters.wanted()
     with session_scope() as session:
         page = list_items(session, wanted, "date", FEED_PAGE, cursor)
-        newest = max((item.id for item in page.items), default=0)
+        newest = session.scalar(select(func.max(Item.id))) or 0  # anything stored after this page is new to it
         events = "/events?" + urlencode(
             [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"] + [("after", str(newest))]
         )
@@ -340,25 +363,19 @@ def feed(
             next_url=_with(request, cursor=page.next_cursor) if page.next_cursor else None,
             first_page=cursor is None,
             events=events,
-            filters={"language": language, "country": country, "topic": topic, "site": site},
+            filters=filters,
         )
 
 
 @router.get("/events")
 async def events(
-    request: Request,
-    who: Reader,
-    language: Short = None,
-    country: Short = None,
-    topic: Short = None,
-    site: Short = None,
-    after: Annotated[int | None, Query(ge=0)] = None,
+    request: Request, who: Reader, filters: Feed, after: Annotated[int | None, Query(ge=0)] = None
 ) -> EventSourceResponse:
     """Each item stored from now on that the feed's filters let through, as an ``item`` event: its row's HTML.
 
     On (re)connecting, the items stored after ``after`` (or the Last-Event-ID) are sent first, so the
     seconds between loading the page and listening lose nothing."""
-    wanted = feed_filter(language, country, topic, site)
+    wanted = filters.wanted()
     last_seen = request.headers.get("last-event-id", "")
     since = int(last_seen) if last_seen.isdigit() else after
     broker_url = get_settings().redis_url
@@ -602,19 +619,13 @@ def source_add_form(
     url: Annotated[str, Form(min_length=1, max_length=8192)],
     every: Annotated[int | None, Form(ge=1, le=10_000_000)] = None,
 ) -> HTMLResponse:
-    no_control(url, "url")
-    edit_sources(lambda config_dir: sources.add_to_file(config_dir, url, every or sources.DEFAULT_EVERY))
+    follow(url, every)
     return _sources(request, who, f"now following {one_line(url)}")
 
 
 @router.post(f"{UI}/sources/{{source_id}}/remove")
 def source_remove_form(request: Request, who: Writer, source_id: int) -> HTMLResponse:
-    with session_scope() as session:
-        found = session.get(Source, source_id)
-        url = found.url if found else None
-    if url is None:
-        raise HTTPException(404, f"no source #{source_id}")
-    edit_sources(lambda config_dir: sources.remove_from_file(config_dir, url))
+    url = stop_following(source_id)
     return _sources(request, who, f"no longer following {one_line(url)}")
 
 

@@ -16,6 +16,7 @@ from workers.core.settings import get_settings
 from workers.storage import sources
 from workers.storage.db import session_scope
 from workers.storage.items import ItemFilter, parse_tag
+from workers.storage.models import Source
 from workers.text.query import parse
 
 MAX_ID = 2**31 - 1  # PostgreSQL's integer columns
@@ -87,3 +88,20 @@ def edit_sources(edit) -> None:
         raise HTTPException(400, str(exc)) from None
     with session_scope() as session:
         sources.sync_from_config(session, config_dir)
+
+
+def follow(url: str, every: int | None) -> None:
+    """Follow a feed or sitemap (config/sources.yaml and the database), or a 400 saying why not."""
+    no_control(url, "url")
+    edit_sources(lambda config_dir: sources.add_to_file(config_dir, url, every or sources.DEFAULT_EVERY))
+
+
+def stop_following(source_id: int) -> str:
+    """Stop following source ``source_id`` (a 404 when there is none); its URL."""
+    with session_scope() as session:
+        found = session.get(Source, source_id)
+        url = found.url if found else None
+    if url is None:
+        raise HTTPException(404, f"no source #{source_id}")
+    edit_sources(lambda config_dir: sources.remove_from_file(config_dir, url))
+    return url
