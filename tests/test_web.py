@@ -28,7 +28,7 @@ from workers.storage.db import session_scope
 from workers.storage.models import Item
 from workers.storage.store import store_item
 
-pytestmark = [pytest.mark.integration, pytest.mark.parametrize("stack", ["sqlite"], indirect=True)]
+pytestmark = pytest.mark.integration
 
 HOSTILE_NAME = 'hostile"><img src=x onerror=alert(1)>.html'
 HOSTILE_PAGE = """<!doctype html>
