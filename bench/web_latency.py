@@ -38,7 +38,7 @@ from sqlalchemy import select  # noqa: E402
 from tests.api_server import healthy  # noqa: E402
 from tests.browser import DESKTOP, chromium, sign_in  # noqa: E402
 from tests.fixture_server import FixtureServer  # noqa: E402
-from tests.stack_helpers import free_port, wait_until  # noqa: E402
+from tests.stack_helpers import free_port, wait_final, wait_until  # noqa: E402
 from workers.runtime.stack import Stack  # noqa: E402
 from workers.storage import tokens  # noqa: E402
 from workers.storage.db import forget_engines, migrate, session_scope  # noqa: E402
@@ -88,16 +88,16 @@ def feed_latencies(base_url: str, database_url: str, token: str, pages: FixtureS
             pushed.append(response.json()["results"][0]["id"])
             time.sleep(gap)
 
-        def stored() -> dict[int, datetime] | None:
-            with session_scope(database_url) as session:
-                rows = session.execute(
+        records = wait_final(database_url, pushed, timeout=300)
+        failed = [f"{r.url}: {r.state} ({r.last_error})" for r in records.values() if r.state != "stored"]
+        with session_scope(database_url) as session:
+            items: dict[int, datetime] = dict(
+                session.execute(
                     select(Item.id, Item.stored_at)
                     .join(UrlRecord, UrlRecord.item_id == Item.id)
                     .where(UrlRecord.id.in_(pushed))
                 ).all()
-            return {item_id: at for item_id, at in rows} if len(rows) == len(pushed) else None
-
-        items = wait_until(stored, 300, "every pushed article to be stored", interval=0.5)
+            )
         wait_until(
             lambda: len(page.evaluate("() => Object.keys(window.__arrived)")) >= len(items), 30, "every row", 0.2
         )
@@ -105,6 +105,7 @@ def feed_latencies(base_url: str, database_url: str, token: str, pages: FixtureS
     seconds = [(arrived[i] / 1000 - at.timestamp()) for i, at in items.items() if i in arrived]
     return {
         "items": len(seconds),
+        "not_stored": failed,
         "p50_ms": round(statistics.median(seconds) * 1000, 1),
         "p95_ms": round(percentile(seconds, 0.95) * 1000, 1),
         "max_ms": round(max(seconds) * 1000, 1),
