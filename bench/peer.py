@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Mirsad's stack next to trafilatura's own CLI, on the same real pages from as many hosts.
 
-    python bench/peer.py [--rounds 3] [--databases sqlite,postgresql] [--process-workers N] [--idle 7]
+    python bench/peer.py [--rounds 3] [--databases sqlite,postgresql] [--process-workers N[,M…]] [--idle 7]
 
 The 181 pages of ``../shared/bench/zyte_aeb`` are served from loopback under 181 distinct host names
 (127.0.0.2, 127.0.0.3, …; no robots.txt, a 404), the way a user's list of articles spans many sites.
@@ -16,7 +16,8 @@ Each round, side by side:
 
 Then, on the idle stack, single pages (new hosts, so each is a first contact with robots.txt) are
 pushed one at a time with ``workers.runtime.push.push`` and their push→stored latency recorded.
-Prints pages/s for both, the ratio, p50/p95 push→stored and the idle single-page p50; rounds are
+Prints pages/s for both, the ratio, p50/p95 push→stored and the idle single-page p50; with several
+``--process-workers`` counts (``1,2``), a stack of each in turn and the scaling from the first; rounds are
 interleaved with trafilatura's (this machine's speed drifts) and medians reported. The stacks' logs go to
 ``$TMPDIR/mirsad-peer-*.log``, with the mean "ok in N ms" of each stage printed from them.
 """
@@ -211,7 +212,7 @@ class MirsadRun:
 
     def __init__(self, kind: str, process_workers: int | None) -> None:
         self.kind, self.process_workers = kind, process_workers
-        self.log = Path(tempfile.gettempdir()) / f"mirsad-peer-{kind}.log"
+        self.log = Path(tempfile.gettempdir()) / f"mirsad-peer-{kind}-{process_workers or 'cores'}.log"
 
     def __enter__(self) -> MirsadRun:
         redis.Redis.from_url(REDIS_URL).flushdb()
@@ -286,14 +287,17 @@ def main() -> int:
     parser.add_argument("--databases", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     parser.add_argument(
         "--process-workers",
-        type=int,
-        default=None,
-        help="MIRSAD_PROCESS_CONCURRENCY for the stack (default: the stack's own, the cores)",
+        default="",
+        help="MIRSAD_PROCESS_CONCURRENCY for the stack (default: the stack's own, the cores); "
+        "comma-separated counts run a stack of each, for the scaling (1,2)",
     )
     parser.add_argument("--idle", type=int, default=7, help="single pages pushed to the idle stack, one at a time")
     parser.add_argument("--skip-peer", action="store_true", help="Mirsad only (scaling runs)")
     args = parser.parse_args()
-    kinds = [k.strip() for k in args.databases.split(",") if k.strip()]
+    databases = [k.strip() for k in args.databases.split(",") if k.strip()]
+    counts = [int(n) for n in args.process_workers.split(",") if n.strip()] or [None]
+    runs = [(kind, workers) for kind in databases for workers in counts]  # one stack at a time
+    kinds = [f"{kind}, {workers} proc" if len(counts) > 1 else kind for kind, workers in runs]
     count = len(list((BENCH / "html").glob("*.html.gz")))
     hosts = [f"127.0.{(n + 2) // 256}.{(n + 2) % 256}" for n in range(count)]
     idle_hosts = [f"127.0.9.{n + 1}" for n in range(args.idle * args.rounds * len(kinds) + 1)]
@@ -307,9 +311,9 @@ def main() -> int:
     means: dict[str, dict[str, float]] = {}
     with serving(hosts + idle_hosts) as bases:
         idle_bases = iter(bases[h] for h in idle_hosts[1:])
-        for kind in kinds:  # one stack at a time: they share the broker's database
-            with MirsadRun(kind, args.process_workers) as run:
-                run.batch(page_urls([bases[idle_hosts[0]]], f"warm-{kind}"))  # workers up, models loaded
+        for kind, (database, workers) in zip(kinds, runs, strict=True):  # they share the broker's database
+            with MirsadRun(database, workers) as run:
+                run.batch(page_urls([bases[idle_hosts[0]]], f"warm-{database}-{workers}"))  # workers up, models loaded
                 for number in range(args.rounds):
                     tag = f"{uuid.uuid4().hex[:6]}-{number}"
                     urls = page_urls([bases[h] for h in hosts], tag)
@@ -351,6 +355,12 @@ def main() -> int:
         print(
             f"    written: {statistics.median(written[kind]) / 1024:.0f} KiB per page; "
             "stage means (ok in N ms): " + ", ".join(f"{s} {ms:.0f}" for s, ms in means[kind].items())
+        )
+    for database in databases if len(counts) > 1 else []:
+        first = statistics.median(whole[f"{database}, {counts[0]} proc"])
+        print(
+            f"scaling on {database}: "
+            + ", ".join(f"{n} proc {first / statistics.median(whole[f'{database}, {n} proc']):.2f}x" for n in counts)
         )
     return 0
 

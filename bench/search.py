@@ -3,6 +3,9 @@
     .venv/bin/python bench/search.py quality                 # recall/precision@10 per language and backend
     .venv/bin/python bench/search.py speed --items 100000    # latency p50/p95 per query kind; indexing cost
 
+The generated databases are kept between speed runs (under MIRSAD_BENCH_CACHE, default
+/tmp/mirsad-bench-cache, and PostgreSQL databases mirsad_bench_search_COUNT); ``--fresh`` fills them again.
+
 Quality: the items and queries of bench/search_queries.yaml are stored through the store step
 (``store_item``: the index is written in its transaction) and every query runs through
 ``workers.storage.items.list_items`` as ``GET /items?q=…`` runs it.
@@ -10,8 +13,10 @@ Quality: the items and queries of bench/search_queries.yaml are stored through t
 Speed: ``--items`` items are generated from the labelled items' words and a filler vocabulary per
 language (Zipf-like frequencies), inserted in bulk and indexed with ``search.index_items``; then each
 query kind (one word, three words, a phrase, a word with filters) is timed over distinct queries,
-first page of 50 with snippets, as the API serves it. The store step's added cost is the time of
-``index_item`` alone, one item per transaction, as ``store_item`` calls it.
+first page of 50 with snippets, as the API serves it: wall-clock latency, and this process's CPU
+time (all of the work on SQLite, the client's share on PostgreSQL), which a loaded machine shakes
+less. The store step's added cost is the time of ``index_item`` alone, one new item per
+transaction, as ``store_item`` calls it.
 
 PostgreSQL: a throwaway database on MIRSAD_BENCH_PG (default postgresql://postgres@127.0.0.1:5432/postgres).
 """
@@ -19,6 +24,7 @@ PostgreSQL: a throwaway database on MIRSAD_BENCH_PG (default postgresql://postgr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -39,7 +45,7 @@ from sqlalchemy import insert, text  # noqa: E402
 from workers.core.document import Document, Tag  # noqa: E402
 from workers.core.urls import canonicalize, url_hash  # noqa: E402
 from workers.storage import search  # noqa: E402
-from workers.storage.db import forget_engines, migrate, session_scope  # noqa: E402
+from workers.storage.db import forget_engines, get_engine, migrate, session_scope  # noqa: E402
 from workers.storage.items import ItemFilter, list_items  # noqa: E402
 from workers.storage.models import Item, TagRecord  # noqa: E402
 from workers.storage.store import store_item  # noqa: E402
@@ -49,6 +55,7 @@ from workers.text.query import parse  # noqa: E402
 QUERIES_FILE = Path(__file__).with_name("search_queries.yaml")
 PG_ADMIN = os.environ.get("MIRSAD_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 TOP = 10
+CACHE_DIR = Path(os.environ.get("MIRSAD_BENCH_CACHE", "/tmp/mirsad-bench-cache"))
 
 
 def load_labelled(path: Path = QUERIES_FILE) -> tuple[dict, list[dict]]:
@@ -274,13 +281,18 @@ def fill(database_url: str, count: int, items: dict, batch: int = 1000) -> float
     if rows:
         flush()
     with session_scope(database_url) as session:  # ids were given explicitly: move PostgreSQL's sequence past them
-        if session.bind.dialect.name == "postgresql":
+        postgres = session.bind.dialect.name == "postgresql"
+        if postgres:
             session.execute(text("SELECT setval(pg_get_serial_sequence('items', 'id'), (SELECT max(id) FROM items))"))
+    if postgres:  # what autovacuum does after a bulk load: statistics for the planner, the visibility map
+        with get_engine(database_url).connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE"))
     return indexing
 
 
-def per_item_index_cost(database_url: str, items: dict, sample: int = 300) -> float:
-    """Milliseconds ``index_item`` adds to one store transaction (one item at a time, as store_item calls it)."""
+def per_item_index_cost(database_url: str, items: dict, sample: int = 300) -> dict[str, float]:
+    """Milliseconds ``index_item`` adds to one store transaction (one item at a time, as store_item calls it,
+    on items whose index rows are removed first: the store step indexes a new item)."""
     with session_scope(database_url) as session:
         targets = [
             search.IndexedItem(*row)
@@ -292,50 +304,59 @@ def per_item_index_cost(database_url: str, items: dict, sample: int = 300) -> fl
                 .limit(sample)
             )
         ]
+    with session_scope(database_url) as session:  # as new items: the store step indexes items never indexed
+        ids = ",".join(str(target.id) for target in targets)
+        session.execute(text(f"DELETE FROM item_search WHERE item_id IN ({ids})"))
+        if session.bind.dialect.name == "sqlite":
+            session.execute(text(f"DELETE FROM {search.FTS_TABLE} WHERE rowid IN ({ids})"))
     analyzer._word_forms.cache_clear()  # no help from words analysed before
-    spent = 0.0
+    spent = cpu = 0.0
     for target in targets:
         with session_scope(database_url) as session:
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             search.index_item(session, target)
             spent += time.perf_counter() - started
-    return 1000 * spent / len(targets)
+            cpu += time.process_time() - started_cpu
+    return {
+        "store_step_index_ms_per_item": round(1000 * spent / len(targets), 3),
+        "store_step_index_cpu_ms_per_item": round(1000 * cpu / len(targets), 3),
+    }
 
 
 def latencies(database_url: str, repeats: int = 3) -> dict:
     found: dict = {}
     with session_scope(database_url) as session:
         for kind, queries in SPEED_QUERIES.items():
-            times = []
+            times, cpu = [], []
             for query in queries:
                 wanted = ItemFilter(query=parse(query))
                 list_items(session, wanted, limit=50, with_snippets=True)  # warm the plan once
                 for _ in range(repeats):
-                    started = time.perf_counter()
+                    started, started_cpu = time.perf_counter(), time.process_time()
                     list_items(session, wanted, limit=50, with_snippets=True)
                     times.append(1000 * (time.perf_counter() - started))
-            times.sort()
-            found[kind] = {
-                "p50_ms": round(statistics.median(times), 1),
-                "p95_ms": round(times[min(len(times) - 1, int(0.95 * len(times)))], 1),
-                "runs": len(times),
-            }
+                    cpu.append(1000 * (time.process_time() - started_cpu))
+            found[kind] = {**percentiles(times, "ms"), **percentiles(cpu, "cpu_ms"), "runs": len(times)}
     return found
 
 
-def speed(backends: list[str], count: int) -> dict:
+def percentiles(values: list[float], unit: str) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        f"p50_{unit}": round(statistics.median(ordered), 1),
+        f"p95_{unit}": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1),
+    }
+
+
+def speed(backends: list[str], count: int, fresh: bool = False) -> dict:
     items, _queries = load_labelled()
     report = {}
     for backend in backends:
-        with database(backend) as url:
-            started = time.perf_counter()
-            indexing = fill(url, count, items)
-            filled = time.perf_counter() - started
+        with cached_database(backend, count, items, fresh) as (url, fill_report):
             report[backend] = {
                 "items": count,
-                "fill_s": round(filled, 1),
-                "bulk_index_ms_per_item": round(1000 * indexing / count, 3),
-                "store_step_index_ms_per_item": round(per_item_index_cost(url, items), 3),
+                **fill_report,
+                **per_item_index_cost(url, items),
                 "latency": latencies(url),
             }
             print(json.dumps({backend: report[backend]}, ensure_ascii=False), file=sys.stderr)
@@ -343,21 +364,29 @@ def speed(backends: list[str], count: int) -> dict:
 
 
 class database:
-    """A fresh, migrated database of ``backend`` for the run, dropped (PostgreSQL) or deleted afterwards."""
+    """A fresh, migrated database of ``backend`` for the run, dropped (PostgreSQL) or deleted afterwards;
+    ``keep``: a named one (a file under CACHE_DIR, a database ``keep``) left in place for the next run."""
 
-    def __init__(self, backend: str):
+    def __init__(self, backend: str, keep: str | None = None):
         self.backend = backend
+        self.keep = keep
 
     def __enter__(self) -> str:
         import psycopg
 
         if self.backend == "sqlite":
-            self.tmp = tempfile.TemporaryDirectory(prefix="mirsad-bench-")
-            self.url = f"sqlite:///{self.tmp.name}/bench.db"
+            if self.keep:
+                CACHE_DIR.mkdir(parents=True, exist_ok=True)
+                self.url = f"sqlite:///{CACHE_DIR / self.keep}.db"
+            else:
+                self.tmp = tempfile.TemporaryDirectory(prefix="mirsad-bench-")
+                self.url = f"sqlite:///{self.tmp.name}/bench.db"
         else:
-            self.name = f"mirsad_bench_{uuid.uuid4().hex[:8]}"
+            self.name = self.keep or f"mirsad_bench_{uuid.uuid4().hex[:8]}"
             with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-                admin.execute(f'CREATE DATABASE "{self.name}"')
+                known = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.name,)).fetchone()
+                if not known:
+                    admin.execute(f'CREATE DATABASE "{self.name}"')
             self.url = PG_ADMIN.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + f"/{self.name}"
         migrate(self.url)
         return self.url
@@ -366,11 +395,46 @@ class database:
         import psycopg
 
         forget_engines()
+        if self.keep:
+            return
         if self.backend == "sqlite":
             self.tmp.cleanup()
         else:
             with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    def drop(self) -> None:
+        """Remove a kept database (to fill it again)."""
+        import psycopg
+
+        if self.backend == "sqlite":
+            (CACHE_DIR / f"{self.keep}.db").unlink(missing_ok=True)
+        else:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{self.keep}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def cached_database(backend: str, count: int, items: dict, fresh: bool):
+    """A database of ``count`` generated items, filled once and kept (CACHE_DIR, or a PostgreSQL database
+    of that name) since filling 100,000 takes minutes; migrated to the newest revision on every run.
+    Yields (url, the figures of the run that filled it)."""
+    name = f"mirsad_bench_search_{count}"
+    figures = CACHE_DIR / f"{name}.{backend}.json"
+    if fresh or not figures.exists():
+        database(backend, name).drop()
+        figures.unlink(missing_ok=True)
+    with database(backend, name) as url:
+        if not figures.exists():
+            started = time.perf_counter()
+            indexing = fill(url, count, items)
+            filled = {
+                "fill_s": round(time.perf_counter() - started, 1),
+                "bulk_index_ms_per_item": round(1000 * indexing / count, 3),
+            }
+            CACHE_DIR.mkdir(parents=True, exist_ok=True)
+            figures.write_text(json.dumps(filled))
+        yield url, json.loads(figures.read_text())
 
 
 def main() -> int:
@@ -378,9 +442,10 @@ def main() -> int:
     parser.add_argument("what", choices=["quality", "speed"])
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--backend", action="append", choices=["sqlite", "postgresql"])
+    parser.add_argument("--fresh", action="store_true", help="fill the generated databases again (speed)")
     args = parser.parse_args()
     backends = args.backend or ["sqlite", "postgresql"]
-    report = quality(backends) if args.what == "quality" else speed(backends, args.items)
+    report = quality(backends) if args.what == "quality" else speed(backends, args.items, args.fresh)
     print(json.dumps(report, ensure_ascii=False, indent=2))
     return 0
 

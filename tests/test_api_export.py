@@ -162,6 +162,17 @@ def test_sources_added_listed_and_removed(server):
     assert again.status_code == 400 and "already a source" in again.json()["detail"]
     bad = httpx.post(f"{running.base_url}/sources", json={"url": "not a url"}, headers=auth, timeout=30)
     assert bad.status_code == 400
+    for refused, reason in (  # the fetch guard (tests allow 127.0.0.0/8 only, as MIRSAD_ALLOW_PRIVATE_HOSTS)
+        ("http://169.254.169.254/latest/feed", "cloud metadata"),
+        ("http://10.1.2.3/rss.xml", "a private address"),
+        ("http://[::ffff:192.168.0.1]/rss", "maps to 192.168.0.1"),
+        ("http://127.0.0.1:6379/feed", "internal service (Redis)"),
+    ):
+        answer = httpx.post(f"{running.base_url}/sources", json={"url": refused}, headers=auth, timeout=30)
+        assert answer.status_code == 422, (refused, answer.text)
+        detail = answer.json()["detail"]
+        assert reason in detail and "\n" not in detail, detail
+        assert refused not in (config_dir / "sources.yaml").read_text(encoding="utf-8")
     gone = httpx.delete(f"{running.base_url}/sources/{added.json()['id']}", headers=auth, timeout=30)
     assert gone.status_code == 204
     assert feed not in (config_dir / "sources.yaml").read_text(encoding="utf-8")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tests.fixture_server import FixtureServer
 from tests.private_services import PrivatePostgres, PrivateRedis, private_root
@@ -432,6 +432,36 @@ def test_postgres_stopped_30_seconds_during_store_stores_everything_once(start_s
         )
 
 
+def test_postgres_gone_between_the_store_claim_and_its_commit_costs_no_attempt(start_stack, hosts, postgres_cluster):
+    """The store stage has claimed the URL (the attempt is counted) when the database goes away before the
+    item commits: the store retries the outage until the database is back and takes the interrupted attempt
+    again. With one attempt per stage, an outage that spent it would leave the URL dead."""
+    # The reconciler waits past the outage: its message would count an attempt (it cannot tell an outage
+    # from a crash), and it is not what this case tests.
+    stack = start_stack(processing_workers=1, MIRSAD_MAX_ATTEMPTS="1", MIRSAD_RECONCILE_AFTER="120")
+    database_url = stack.env["MIRSAD_DATABASE_URL"]
+    started = time.monotonic()
+    url = articles(hosts, 1, "store-outage")[0]
+    blocker = psycopg.connect(database_url.replace("+psycopg", ""))  # holds the store's insert after its claim
+    blocker.execute("LOCK TABLE items IN SHARE MODE")
+    stack.push([url])
+    wait_claimed(database_url, url, "classified", 1)  # the store's claim is committed
+
+    def store_waiting() -> bool:
+        with session_scope(database_url) as session:
+            return bool(session.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")))
+
+    wait_until(store_waiting, 30, "the store to wait for the items table")
+    postgres_cluster.stop("fast")  # the store's connection (and the blocker's) are cut before the commit
+    blocker.close()
+    time.sleep(5)  # many retries at the fault settings' backoff (0.2–0.5 s), each finding no database
+    postgres_cluster.start()
+    wait_settled(database_url, 1, timeout=60)
+    counts = check_invariant("postgres-gone-mid-store", database_url, [url], started)
+    assert counts["stored"] == 1, "\n".join(map(str, events_of(database_url, url)))
+    assert event_attempt(database_url, url, "stored") == 1
+
+
 # -- 1. workers killed or stopped in the middle of a task -----------------------------------------------------
 
 
@@ -443,13 +473,18 @@ def worker_cleaning(stack: FaultStack, names: list[str]) -> str:
     """The one processing worker that has been running the same clean for half a second (a heavy page's,
     since ordinary pages clean in milliseconds), read from the workers' own logs."""
 
-    def busy() -> list[str]:
-        return [name for name in names if (stack.task_in_progress(name) or ("",))[0] == "mirsad.clean"]
+    def in_clean(name: str) -> tuple[str, str] | None:
+        """The clean task the worker runs while it is still in the clean stage itself (the task goes on with
+        the stages chained after it: a normal page's strip, classify and store are not a long clean)."""
+        task, log = stack.task_in_progress(name), stack.log(name)
+        if task is None or task[0] != "mirsad.clean" or "clean url_id=" in log[log.rindex(task[1]) :]:
+            return None
+        return task
 
     def still_busy() -> str | None:
-        first = {name: stack.task_in_progress(name) for name in busy()}
+        first = {name: task for name in names if (task := in_clean(name))}
         time.sleep(0.5)
-        steady = [name for name, task in first.items() if stack.task_in_progress(name) == task]
+        steady = [name for name, task in first.items() if in_clean(name) == task]
         assert len(steady) <= 1, f"two workers on long cleans: {steady}"
         return steady[0] if steady else None
 

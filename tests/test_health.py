@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
 import pytest
 
+from tests.api_server import healthy as api_answers
+from tests.api_server import make_token
 from tests.fixture_server import ARABIC_TEXT, TURKISH_TEXT, FixtureServer, article_page
-from tests.stack_helpers import json_lines, mirsad, push_all, wait_final
+from tests.stack_helpers import json_lines, mirsad, push_all, wait_final, wait_until
 from workers.storage.health import looks_mojibake
 
 EMPTY_PAGE = b"<!DOCTYPE html><html><head><title>Home</title></head><body><nav>Home | World</nav></body></html>"
@@ -85,3 +88,14 @@ def test_a_site_whose_pages_turn_empty_and_one_with_mojibake_are_flagged(stack, 
     assert {"127.0.0.2", "127.0.0.3"} <= flagged
     table = mirsad("sites", env={**env, "COLUMNS": "300"})
     assert "suspected mojibake" in table.stdout and "empty or very short" in table.stdout
+
+    base_url = f"http://127.0.0.1:{env['MIRSAD_API_PORT']}"  # the API `mirsad up` started says the same
+    wait_until(lambda: api_answers(base_url), 60, "the stack's API")
+    auth = {"Authorization": f"Bearer {make_token(env, f'health-{run}', 'read')}"}
+    sites_page = httpx.get(f"{base_url}/sites", headers=auth, timeout=30).json()
+    assert set(sites_page) == {"items", "next"} and sites_page["next"] is None
+    assert {s["site"]: s["health"]["flags"] for s in sites_page["items"] if s["health"]} == flags
+    assert [s["site"] for s in sites_page["items"]] == [s["site"] for s in json_lines(listing.stdout)[0]]
+    api_status = httpx.get(f"{base_url}/status", headers=auth, timeout=30).json()
+    api_flagged = {s["site"]: s["flags"] for s in api_status["flagged_sites"]}
+    assert api_flagged["127.0.0.2"] == flags["127.0.0.2"] and api_flagged["127.0.0.3"] == flags["127.0.0.3"]

@@ -42,6 +42,7 @@ from workers.runtime.push import push
 from workers.runtime.status import status_report
 from workers.storage import sources, tokens
 from workers.storage.db import session_scope
+from workers.storage.health import sites_overview
 from workers.storage.items import (
     EntityKind,
     ItemFilter,
@@ -104,7 +105,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (403, "the token's scope does not allow this"),
         (404, "no such URL, item, story or source"),
         (413, "request body over MIRSAD_API_MAX_BODY"),
-        (422, "a parameter or the body does not fit the schema"),
+        (422, "a parameter or the body does not fit the schema; a source the fetch address guard refuses"),
         (503, "the database is unreachable"),
     )
 }
@@ -258,6 +259,15 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 (one function per endpoint; the
     def source_remove(source_id: Id) -> Response:
         stop_following(source_id)
         return Response(status_code=204)
+
+    @app.get(
+        "/sites",
+        dependencies=[READ],
+        summary="The sites seen, flagged ones first, with their health and why (`mirsad sites --json`)",
+    )
+    def site_list() -> dict:
+        with session_scope() as session:
+            return {"items": sites_overview(session, get_settings().site_line_min_articles), "next": None}
 
     @app.get("/status", dependencies=[READ], summary="Queues, URLs per state, latest failures (`mirsad status --json`)")
     def status() -> dict:

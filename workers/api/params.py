@@ -12,7 +12,9 @@ from typing import Annotated
 
 from fastapi import HTTPException, Query
 
+from workers.core.errors import ConnectionFailed, ForbiddenAddress
 from workers.core.settings import get_settings
+from workers.stages.fetch import check_url
 from workers.storage import sources
 from workers.storage.db import session_scope
 from workers.storage.items import ItemFilter, parse_tag
@@ -93,6 +95,7 @@ def edit_sources(edit) -> None:
 def follow(url: str, every: int | None) -> None:
     """Follow a feed or sitemap (config/sources.yaml and the database), or a 400 saying why not."""
     no_control(url, "url")
+    guarded(url)
     edit_sources(lambda config_dir: sources.add_to_file(config_dir, url, every or sources.DEFAULT_EVERY))
 
 
@@ -105,3 +108,15 @@ def stop_following(source_id: int) -> str:
         raise HTTPException(404, f"no source #{source_id}")
     edit_sources(lambda config_dir: sources.remove_from_file(config_dir, url))
     return url
+
+
+def guarded(url: str) -> None:
+    """A URL fetch's address guard refuses (a private, loopback or metadata address, an internal
+    service's port) is a 422 saying why, a malformed one a 400; a host that does not resolve now is
+    let through (fetch checks every address again)."""
+    try:
+        check_url(url.strip(), get_settings())
+    except ForbiddenAddress as exc:
+        raise HTTPException(422, f"url: {exc}") from None
+    except ConnectionFailed:
+        pass

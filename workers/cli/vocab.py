@@ -20,7 +20,7 @@ from workers.storage.db import session_scope
 
 def cmd_sites(args) -> int:
     from workers.core.urls import site_of
-    from workers.storage.sites import list_sites, site_lines
+    from workers.storage.sites import site_lines
 
     min_articles = get_settings().site_line_min_articles
     if args.sites_command == "show":
@@ -55,42 +55,30 @@ def cmd_sites(args) -> int:
         out.print(table)
         err.print(f"{len(lines)} line(s) of {site}; a line is learned once seen in {min_articles} articles")
         return 0
-    from workers.storage.health import site_health
+    from workers.storage.health import sites_overview
 
     with session_scope() as session:
-        summaries = {s.site: s for s in list_sites(session, min_articles)}
-        health = {h.site: h for h in site_health(session)}
-    names = [*health, *(site for site in summaries if site not in health)]  # flagged sites first
+        overview = sites_overview(session, min_articles)
     if args.json:
-        print_json(
-            [
-                {
-                    "site": site,
-                    "articles": summaries[site].articles if site in summaries else 0,
-                    "learned": summaries[site].learned if site in summaries else 0,
-                    "health": health[site].to_dict() if site in health else None,
-                }
-                for site in names
-            ]
-        )
+        print_json(overview)
         return 0
     table = Table(
         "site", "articles", "lines learned", "median chars", "last item", Column("needs a look", overflow="fold")
     )
-    for site in names:
-        summary, figures = summaries.get(site), health.get(site)
-        last = f"{figures.days_since_last_item:g} d ago" if figures and figures.days_since_last_item is not None else ""
+    for entry in overview:
+        figures = entry["health"] or {}
+        days = figures.get("days_since_last_item")
         table.add_row(
-            site,
-            str(summary.articles if summary else 0),
-            str(summary.learned if summary else 0),
-            f"{figures.median_chars:.0f}" if figures and figures.median_chars else "",
-            last,
-            "; ".join(figures.flags) if figures else "",
+            entry["site"],
+            str(entry["articles"]),
+            str(entry["learned"]),
+            f"{figures['median_chars']:.0f}" if figures.get("median_chars") else "",
+            f"{days:g} d ago" if days is not None else "",
+            "; ".join(figures.get("flags", [])),
         )
     out.print(table)
-    bad = sum(1 for figures in health.values() if figures.flags)
-    err.print(f"{len(names)} site(s), {bad} flagged; details: mirsad sites show SITE")
+    bad = sum(1 for entry in overview if entry["health"] and entry["health"]["flags"])
+    err.print(f"{len(overview)} site(s), {bad} flagged; details: mirsad sites show SITE")
     return 0
 
 

@@ -62,7 +62,9 @@ class HostNotReady(RetryableError):
 
 
 class DatabaseUnavailable(RetryableError):
-    pass
+    """``claimed_attempt``: the attempt a stage had claimed when the database went away, so it can be given back."""
+
+    claimed_attempt: int | None = None
 
 
 class PermanentError(MirsadError):

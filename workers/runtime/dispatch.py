@@ -11,9 +11,10 @@ from workers.core.topology import POLL_SOURCE_TASK, StageSpec
 from workers.runtime.celery_app import app
 
 
-def send_stage(stage: StageSpec, url_id: int, countdown: float | None = None) -> None:
-    """Enqueue ``stage`` for one URL (its ledger row id)."""
-    app.send_task(stage.task_name, args=[url_id], countdown=countdown)
+def send_stage(stage: StageSpec, url_id: int, countdown: float | None = None, reclaim: int | None = None) -> None:
+    """Enqueue ``stage`` for one URL (its ledger row id); ``reclaim``: the attempt a database outage
+    interrupted, to be taken again rather than counted anew."""
+    app.send_task(stage.task_name, args=[url_id], kwargs={"reclaim": reclaim} if reclaim else None, countdown=countdown)
 
 
 def send_poll(source_id: int) -> None:

@@ -121,30 +121,55 @@ assert list(STEPS) == [stage.name for stage in STAGES], "a step for every stage 
 
 @dataclass(frozen=True)
 class StepOutcome:
-    """What one attempt at one stage did: advanced, skipped (nothing to do), failed, retry or dead."""
+    """What one attempt at one stage did: advanced, skipped (nothing to do), failed, retry or dead.
+
+    ``next_claim``: when the advance also claimed the following stage (``run_step(then=…)``), its claim.
+    """
 
     outcome: StepResult
     attempt: int = 0
     reason: str | None = None
     retry_after: float | None = None
     elapsed_ms: float = 0.0
-    item_id: int | None = None  # the store stage: the item stored (or the one the URL turned out to be)
+    next_claim: Claim | None = None
+    item_id: int | None = None  # the store stage: the new item stored (not when the URL was an alias)
 
 
-def run_step(stage: Step, url_id: int, max_attempts: int | None = None) -> StepOutcome:
+def run_step(
+    stage: Step,
+    url_id: int,
+    max_attempts: int | None = None,
+    claim: Claim | None = None,
+    then: Step | None = None,
+    reclaim: int | None = None,
+) -> StepOutcome:
     """One attempt at ``stage`` for one URL, with the ledger around it; no Celery involved.
 
     Claims the URL (counting the attempt), runs the pure stage function, then saves its output
-    and moves the state in one step. Database outages propagate as DatabaseUnavailable.
-    ``max_attempts``: the stage's own limit (the retry policy in ``runtime.tasks``), else the setting.
+    and moves the state in one step. ``claim``: the attempt is already claimed (by the previous
+    stage's advance); ``then``: the stage this worker runs next, whose first attempt the advance
+    claims in the same update (``ledger.advance_and_begin``); ``reclaim``: the attempt a database
+    outage interrupted, taken again (``ledger.begin``). Database outages propagate as
+    DatabaseUnavailable, carrying the attempt claimed so far. ``max_attempts``: the stage's own
+    limit (the retry policy in ``runtime.tasks``), else the setting.
     """
     started = time.monotonic()
-    takes, gives = stage.spec.takes, stage.spec.gives
     max_attempts = max_attempts or get_settings().max_attempts
-    with step_scope() as db:
-        claim = ledger.begin(db, url_id, takes, max_attempts)
     if claim is None:
-        return StepOutcome(StepResult.SKIPPED)
+        with step_scope() as db:
+            claim = ledger.begin(db, url_id, stage.spec.takes, max_attempts, reclaim)
+        if claim is None:
+            return StepOutcome(StepResult.SKIPPED)
+    try:
+        return _attempt(stage, claim, max_attempts, then, started)
+    except DatabaseUnavailable as exc:
+        exc.claimed_attempt = claim.attempt
+        raise
+
+
+def _attempt(stage: Step, claim: Claim, max_attempts: int, then: Step | None, started: float) -> StepOutcome:
+    """Run the claimed stage and record what it did (``run_step`` without the claim)."""
+    takes, gives = stage.spec.takes, stage.spec.gives
     try:
         output = stage.run(claim)
     except PermanentError as exc:
@@ -160,12 +185,17 @@ def run_step(stage: Step, url_id: int, max_attempts: int | None = None) -> StepO
         return StepOutcome(
             StepResult.RETRY if again else StepResult.DEAD, claim.attempt, reason, getattr(exc, "retry_after", None)
         )
+    next_claim = None
     item_id = None
     if stage.persist:  # the item, its tags, its story and the state move commit together
         with session_scope(durable=False) as session:
             stored = stage.persist(session, claim, output)
             moved = ledger.advance(session, claim, takes, gives, None, stored.item_id, stored.detail, stored.alias_of)
         item_id = stored.item_id if moved and stored.alias_of is None else None  # a new item, not an alias
+    elif then is not None:
+        with step_scope() as db:
+            next_claim = ledger.advance_and_begin(db, claim, takes, gives, output)
+        moved = next_claim is not None
     else:
         with step_scope() as db:
             moved = ledger.advance(db, claim, takes, gives, output)
@@ -173,6 +203,7 @@ def run_step(stage: Step, url_id: int, max_attempts: int | None = None) -> StepO
         StepResult.ADVANCED if moved else StepResult.SKIPPED,
         claim.attempt,
         elapsed_ms=(time.monotonic() - started) * 1000,
+        next_claim=next_claim,
         item_id=item_id,
     )
 

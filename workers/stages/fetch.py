@@ -366,6 +366,13 @@ def resolve_host(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)))
 
 
+def check_url(raw_url: str, settings: Settings, resolver: Resolver = resolve_host) -> None:
+    """The check every hop of ``fetch`` passes, for a URL given ahead of fetching it (a source added):
+    ``InvalidURL`` or ``ForbiddenAddress`` (private, loopback, metadata… unless allowed by
+    ``MIRSAD_ALLOW_PRIVATE_HOSTS``), ``ConnectionFailed`` when the host does not resolve."""
+    _check_destination(_parse_url(raw_url), settings.private_networks_allowed, resolver)
+
+
 def _follow(
     client: httpx.Client,
     raw_url: str,

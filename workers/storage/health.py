@@ -11,7 +11,7 @@ loudly: its items get short, empty or garbled, or stop. For each site, over its 
 - the median text length against the site's own earlier items;
 - days since its last new item.
 
-``mirsad sites`` and ``mirsad status`` show the flags (and the API will).
+``mirsad sites`` and ``mirsad status`` show the flags, and so do ``GET /sites`` and ``GET /status``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from workers.core.topology import FINAL_STATES, UrlState
 from workers.core.urls import site_of
 from workers.storage.models import Item, UrlRecord, utcnow
+from workers.storage.sites import list_sites
 
 RECENT = 50  # URLs per site the figures are taken over
 SCAN = 5000  # latest URLs looked at in all (the figures are about now, not the archive)
@@ -111,6 +112,21 @@ def site_health(session: Session, now: datetime | None = None) -> list[SiteHealt
     garbled = _mojibake_items(session, recent_items)
     report = [_figures(site, site_rows, garbled, now) for site, site_rows in by_site.items()]
     return sorted(report, key=lambda health: (not health.flags, health.site))
+
+
+def sites_overview(session: Session, min_articles: int) -> list[dict]:
+    """Every site (flagged first): its articles, lines learned and health (``mirsad sites --json``, ``GET /sites``)."""
+    summaries = {s.site: s for s in list_sites(session, min_articles)}
+    health = {h.site: h for h in site_health(session)}
+    return [
+        {
+            "site": site,
+            "articles": summaries[site].articles if site in summaries else 0,
+            "learned": summaries[site].learned if site in summaries else 0,
+            "health": health[site].to_dict() if site in health else None,
+        }
+        for site in [*health, *(site for site in summaries if site not in health)]
+    ]
 
 
 def flagged(session: Session) -> list[SiteHealth]:

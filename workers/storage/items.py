@@ -23,7 +23,7 @@ from workers.core.errors import MirsadError
 from workers.core.urls import site_of
 from workers.storage.db import session_scope
 from workers.storage.models import Item, ItemSearch, TagRecord
-from workers.storage.search import compile_text, snippet
+from workers.storage.search import Highlighter, compile_text
 from workers.storage.store import list_stories
 from workers.text.query import FIELDS, Query
 
@@ -50,20 +50,6 @@ class ItemFilter:
     since: datetime | None = None
     until: datetime | None = None
     ids: tuple[int, ...] = ()  # only these items (does a new arrival belong to a listing?)
-
-    @property
-    def only_text(self) -> bool:
-        """Whether words alone decide (no tag, language, site, story or date narrows the matches)."""
-        return not (
-            self.tags
-            or self.language
-            or self.site
-            or self.story is not None
-            or self.since
-            or self.until
-            or self.ids
-            or self.query.filters
-        )
 
     def merged(self) -> ItemFilter:
         """The query's field filters folded into the listing's (``lang:ar`` is ``language=ar``)."""
@@ -121,21 +107,26 @@ def list_items(
         raise InvalidFilter(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
     if sort == "relevance" and match is None:
         sort = "date"
-    date = func.coalesce(ItemSearch.published, Item.stored_at).label("date")
-    statement = _filtered(select(Item.id, date), wanted).outerjoin(ItemSearch, ItemSearch.item_id == Item.id)
+    date = ItemSearch.published.label("date")  # every item has its search row (store step, migration 0005)
+    matching = _filtered(select(Item.id), wanted).join(ItemSearch, ItemSearch.item_id == Item.id)
     position = decode_cursor(cursor)
     if match is not None:
-        alone = sort == "relevance" and wanted.only_text
-        hits = match.hits(int(position.get("o", 0)) + limit + 1 if alone else None)
-        statement = statement.join(hits, hits.c.item_id == Item.id).add_columns(hits.c.rank)
-    if sort == "relevance":
-        offset = int(position.get("o", 0))
-        statement = statement.order_by(hits.c.rank, Item.id.desc()).offset(offset)
+        match.prefer_index(session)
+    if sort == "relevance" and match is not None:
+        hits = match.ranked(matching)
+        statement = (
+            select(hits.c.item_id.label("id"), hits.c.rank)
+            .order_by(hits.c.rank, hits.c.item_id.desc())
+            .offset(int(position.get("o", 0)))
+        )
     else:
+        statement = matching.add_columns(date)
+        if match is not None:
+            statement = statement.where(Item.id.in_(match.ids()))
         if "d" in position:
             after = datetime.fromisoformat(position["d"])
-            statement = statement.where(or_(date < after, and_(date == after, Item.id < int(position["i"]))))
-        statement = statement.order_by(date.desc(), Item.id.desc())
+            statement = statement.where(or_(date < after, and_(date == after, ItemSearch.item_id < int(position["i"]))))
+        statement = statement.order_by(date.desc(), ItemSearch.item_id.desc())  # ix_item_search_published
     rows = session.execute(statement.limit(limit + 1)).all()
     more, rows = len(rows) > limit, rows[:limit]
     items = {
@@ -153,11 +144,10 @@ def list_items(
             if sort == "relevance"
             else {"d": _as_utc(last.date).isoformat(), "i": last.id}
         )
-    snippets = (
-        {item.id: snippet(item.text, wanted.query, item.language) for item in ordered}
-        if with_snippets and match is not None
-        else {}
-    )
+    snippets: dict[int, str] = {}
+    if with_snippets and match is not None:
+        highlight = Highlighter(wanted.query)
+        snippets = {item.id: highlight(item.text, item.language) for item in ordered}
     return Page(ordered, next_cursor, snippets)
 
 
@@ -183,8 +173,8 @@ def _matching_ids(session: Session, wanted: ItemFilter) -> Select:
     match = compile_text(wanted.query, session.get_bind().dialect.name, _only_language(wanted))
     statement = _filtered(select(Item.id), wanted).outerjoin(ItemSearch, ItemSearch.item_id == Item.id)
     if match is not None:
-        hits = match.hits()
-        statement = statement.join(hits, hits.c.item_id == Item.id)
+        match.prefer_index(session)
+        statement = statement.where(Item.id.in_(match.ids()))
     return statement
 
 
@@ -235,7 +225,7 @@ def facets(session: Session, wanted: ItemFilter, limit: int = 8) -> dict:
 
 def _filtered(statement: Select, wanted: ItemFilter) -> Select:
     """``statement`` (on items, joined to item_search by the caller when dates or sites filter) narrowed."""
-    date = func.coalesce(ItemSearch.published, Item.stored_at)
+    date = ItemSearch.published
     filters = wanted.query.filters
     languages = [*filter(None, [wanted.language]), *filters.get("lang", ())]
     if languages:

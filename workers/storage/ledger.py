@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Connection, Text, func, insert, literal, select, update
+from sqlalchemy import Connection, Text, case, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from workers.core.topology import ACTIVE_STATES, FINAL_STATES, UrlState
@@ -75,15 +75,22 @@ def register(session: Session, url: str) -> Registration:
     return Registration(known.id, canonical, False, known.state)
 
 
-def begin(db: Executor, url_id: int, expected_state: str, max_attempts: int) -> Claim | None:
+def begin(
+    db: Executor, url_id: int, expected_state: str, max_attempts: int, reclaim: int | None = None
+) -> Claim | None:
     """Count an attempt at the stage that takes ``expected_state``; None when the URL moved on or is now dead.
 
-    One statement, so it needs no transaction of its own.
+    ``reclaim``: an attempt a database outage interrupted after its claim; it is taken again instead of
+    counting a new one, unless another run has claimed the URL since. One statement, so it needs no
+    transaction of its own.
     """
+    attempts = URLS.c.attempts + 1
+    if reclaim is not None:
+        attempts = case((URLS.c.attempts == reclaim, URLS.c.attempts), else_=attempts)
     row = db.execute(
         update(URLS)
         .where(URLS.c.id == url_id, URLS.c.state == expected_state)
-        .values(attempts=URLS.c.attempts + 1, updated_at=utcnow())
+        .values(attempts=attempts, updated_at=utcnow())
         .returning(URLS.c.url, URLS.c.url_hash, URLS.c.attempts, URLS.c.payload, URLS.c.last_error)
     ).first()
     if row is None:
@@ -122,6 +129,19 @@ def advance(
     if alias_of is not None:
         values["alias_of"] = alias_of
     return _transition(db, claim.url_id, from_state, claim.attempt, to_state, detail, **values)
+
+
+def advance_and_begin(db: Executor, claim: Claim, from_state: str, to_state: str, payload: dict) -> Claim | None:
+    """Move to the next state with the stage's output and claim the first attempt of the stage that takes it,
+    in one update (its event included): the hop between two stages run back to back by one worker.
+    The next stage's Claim (its input is ``payload`` itself), or None when another run got there first.
+
+    The output is saved all the same: a crash during the next stage resumes from it.
+    """
+    moved = _transition(
+        db, claim.url_id, from_state, claim.attempt, to_state, None, attempts=1, last_error=None, payload=pack(payload)
+    )
+    return Claim(claim.url_id, claim.url, claim.url_hash, 1, payload) if moved else None
 
 
 def fail(db: Executor, claim: Claim, from_state: str, reason: str) -> None:

@@ -178,11 +178,15 @@ class ItemSearch(Base):
     site: Mapped[str] = mapped_column(String(255))
     published: Mapped[datetime] = mapped_column(UTCDateTime())
     vector: Mapped[str | None] = mapped_column(Text().with_variant(TSVECTOR(), "postgresql"))
+    # PostgreSQL: every pair of adjacent words (surface forms, and stems), GIN-indexed, so that a phrase
+    # query reads only the vectors of the items that have its pairs (checking a phrase reads the vector).
+    pairs: Mapped[str | None] = mapped_column(Text().with_variant(TSVECTOR(), "postgresql"))
 
     __table_args__ = (
         Index("ix_item_search_site_published", "site", "published"),
         Index("ix_item_search_published", "published", "item_id"),
         Index("ix_item_search_vector", "vector", postgresql_using="gin"),
+        Index("ix_item_search_pairs", "pairs", postgresql_using="gin"),
     )
 
 

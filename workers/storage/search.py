@@ -17,25 +17,46 @@ in order, a prefix matches surface forms. Relevance weighs exact forms above ste
 from __future__ import annotations
 
 import html
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Float, Integer, delete, insert, select, text
+from sqlalchemy import (
+    Integer,
+    Select,
+    Subquery,
+    cast,
+    column,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    table,
+    text,
+)
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from workers.core.urls import site_of
 from workers.storage.models import Item, ItemSearch
-from workers.text.analyzer import Token, analyze, fold_token, prefix_stem, query_forms, word_spans
+from workers.text.analyzer import Token, analyze, fold_token, iter_word_spans, prefix_stem, query_forms
 from workers.text.query import Atom, Phrase, Query, Word
 
 FTS_TABLE = "search_fts"
+_FTS = table(FTS_TABLE, column("rowid", Integer))
 STEM_MARK = "~"  # PostgreSQL lexemes of stems start with it
+PG_LEXEME_BYTES = 2046  # PostgreSQL's longest lexeme
 SURFACE_WEIGHT, STEM_WEIGHT = 10.0, 1.0  # SQLite bm25 column weights: an exact form counts ten stems
 PG_WEIGHTS = "{0.0, 0.0, 0.1, 1.0}"  # ts_rank's D, C, B (stems), A (surface forms)
 SNIPPET_WORDS = 30
+RANKED = (
+    1000  # a relevance search ranks this many of its newest matches (ranking all 60,000 of a common word costs seconds)
+)
 REINDEX_BATCH = 500
 
 Executor = Session | Connection
@@ -88,6 +109,7 @@ def index_items(db: Executor, items: Iterable[IndexedItem]) -> int:
         }
         if postgres:
             row["vector"] = _tsvector_literal(tokens)
+            row["pairs"] = _pairs_literal(tokens)
         else:
             fts_rows.append(
                 {
@@ -102,8 +124,8 @@ def index_items(db: Executor, items: Iterable[IndexedItem]) -> int:
     if postgres:
         db.execute(
             text(
-                "INSERT INTO item_search (item_id, site, published, vector) "
-                "VALUES (:item_id, :site, :published, CAST(:vector AS tsvector))"
+                "INSERT INTO item_search (item_id, site, published, vector, pairs) "
+                "VALUES (:item_id, :site, :published, CAST(:vector AS tsvector), CAST(:pairs AS tsvector))"
             ),
             rows,
         )
@@ -139,34 +161,81 @@ class TextMatch:
 
     dialect: str
     expression: str
+    pairs: str | None = None  # PostgreSQL: what the query's phrases need of ``item_search.pairs``
 
-    def hits(self, best: int | None = None):
-        """A subquery of (item_id, rank) for the matching items (lower rank is better on both databases);
-        ``best``: only that many of the best ranked (a first page with no other filter needs no more)."""
-        top = f" ORDER BY rank, item_id DESC LIMIT {int(best)}" if best is not None else ""
+    def ids(self) -> Select:
+        """The ids of the matching items (for ``Item.id.in_``): no ranking, as a date order or an export needs."""
         if self.dialect == "postgresql":
-            sql = text(
-                f"SELECT item_id, -ts_rank('{PG_WEIGHTS}', vector, CAST(:tsq AS tsquery)) AS rank "
-                f"FROM item_search WHERE vector @@ CAST(:tsq AS tsquery){top}"
-            ).bindparams(tsq=self.expression)
-        else:
-            sql = text(
-                f"SELECT rowid AS item_id, bm25({FTS_TABLE}, {SURFACE_WEIGHT}, {STEM_WEIGHT}) AS rank "
-                f"FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :fts{top}"
-            ).bindparams(fts=self.expression)
-        return sql.columns(item_id=Integer, rank=Float).subquery("hits")
+            if self.pairs:  # implied by the phrases: the GIN index of pairs leaves few vectors to read, and
+                # the vector is tested as a function, which the planner cannot take to the vector's index
+                # (it did: 31,000 vectors read for "defence cooperation" instead of 3,900)
+                return select(ItemSearch.item_id).where(
+                    ItemSearch.pairs.op("@@")(cast(literal(self.pairs), TSQUERY)),
+                    func.ts_match_vq(ItemSearch.vector, self._tsquery()),
+                )
+            return select(ItemSearch.item_id).where(ItemSearch.vector.op("@@")(self._tsquery()))
+        return select(_FTS.c.rowid).where(self._fts_match())
+
+    def ranked(self, matching: Select, candidates: int = RANKED) -> Subquery:
+        """(item_id, rank) of the ``candidates`` newest items of ``matching`` (a select of ``Item.id`` joined
+        to ``item_search``, with the caller's filters) that match, ranked (lower is better): ranking is what
+        costs, so it is bounded.
+
+        On SQLite the FTS5 table drives (its rowids come newest first) and bm25 is computed for the
+        candidates alone; on PostgreSQL the newest matching ids come from the GIN index, then ts_rank
+        reads those candidates' vectors alone.
+        """
+        if self.dialect == "postgresql":
+            # Every match's id from the GIN index first (see prefer_index), the newest of them next.
+            matched = self.ids().cte("matched").prefix_with("MATERIALIZED")
+            newest = (
+                matching.with_only_columns(ItemSearch.item_id, ItemSearch.vector)
+                .join(matched, matched.c.item_id == ItemSearch.item_id)
+                .order_by(ItemSearch.item_id.desc())
+                .limit(candidates)
+                .subquery("newest")
+            )
+            weighted = func.ts_rank(literal_column(f"'{PG_WEIGHTS}'::float4[]"), newest.c.vector, self._tsquery())
+            return select(newest.c.item_id, (-weighted).label("rank")).subquery("hits")
+        bm25 = func.bm25(literal_column(FTS_TABLE), SURFACE_WEIGHT, STEM_WEIGHT)
+        return (
+            matching.with_only_columns(_FTS.c.rowid.label("item_id"), bm25.label("rank"))
+            .join(_FTS, _FTS.c.rowid == Item.id)
+            .where(self._fts_match())
+            .order_by(_FTS.c.rowid.desc())
+            .limit(candidates)
+            .subquery("hits")
+        )
+
+    def prefer_index(self, db: Executor) -> None:
+        """On PostgreSQL, for the rest of the transaction: matches come from the GIN index, never from a
+        scan that tests each row. The planner prices ``@@`` as cheap, but each row tested means reading
+        and uncompressing its vector from TOAST (several seconds for 100,000 items), while the index
+        answers a query without phrases exactly, reading no vector."""
+        if self.dialect == "postgresql":
+            db.execute(text("SET LOCAL enable_seqscan = off"))
+
+    def _tsquery(self):
+        return cast(literal(self.expression), TSQUERY)
+
+    def _fts_match(self):
+        return text(f"{FTS_TABLE} MATCH :fts").bindparams(fts=self.expression)
 
 
 def compile_text(query: Query, dialect: str, language: str | None = None) -> TextMatch | None:
     """The text part of ``query`` for ``dialect``; None when it has no words (filters only) or none survive."""
     positive: list[str] = []
     negative: list[str] = []
+    pairs: list[str] = []
     for clause in query.clauses:
         alternatives = [
             compiled for atom in clause.alternatives if (compiled := _compile_atom(atom, dialect, language)) is not None
         ]
         if not alternatives:
             continue
+        needed = [_atom_pairs(atom, language) for atom in clause.alternatives]
+        if not clause.negated and all(needed):
+            pairs.append(_either("postgresql", [n for n in needed if n]))
         expression = (
             alternatives[0]
             if len(alternatives) == 1
@@ -176,7 +245,7 @@ def compile_text(query: Query, dialect: str, language: str | None = None) -> Tex
     if not positive:
         return None
     if dialect == "postgresql":
-        return TextMatch(dialect, " & ".join(positive + [f"!{n}" for n in negative]))
+        return TextMatch(dialect, " & ".join(positive + [f"!{n}" for n in negative]), " & ".join(pairs) or None)
     return TextMatch(dialect, " AND ".join(positive) + "".join(f" NOT {n}" for n in negative))
 
 
@@ -219,6 +288,24 @@ def _stem_sequences(forms: list[tuple[str, tuple[str, ...]]]) -> list[tuple[str,
     return list(dict.fromkeys(tuple(stems[min(i, len(stems) - 1)] for _, stems in forms) for i in range(width)))
 
 
+def _atom_pairs(atom: Atom, language: str | None) -> str | None:
+    """For a phrase of several words: the pairs of adjacent words it needs (of surface forms, or of
+    stems for each stem sequence), as a tsquery on ``item_search.pairs``; None for anything else."""
+    if not isinstance(atom, Phrase):
+        return None
+    forms = [form for word in atom.words for form in query_forms(word, language)]
+    if len(forms) < 2:
+        return None
+    sequences = [("", [surface for surface, _ in forms]), *((STEM_MARK, list(s)) for s in _stem_sequences(forms))]
+    return _either(
+        "postgresql",
+        [
+            "(" + " & ".join(_pg_lexeme(f"{mark}{a} {b}") for a, b in itertools.pairwise(tokens)) + ")"
+            for mark, tokens in sequences
+        ],
+    )
+
+
 def _either(dialect: str, expressions: list[str]) -> str:
     unique = list(dict.fromkeys(expressions))
     if len(unique) == 1:
@@ -247,6 +334,16 @@ def _pg_lexeme(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
+def _pairs_literal(tokens: list[Token]) -> str:
+    """Every pair of adjacent surface forms, and of stems (marked), as lexemes without positions."""
+    pairs = dict.fromkeys(
+        lexeme
+        for a, b in itertools.pairwise(tokens)
+        for lexeme in (f"{a.surface} {b.surface}", f"{STEM_MARK}{a.stem} {b.stem}")
+    )
+    return " ".join(_pg_lexeme(pair) for pair in pairs if len(pair.encode()) <= PG_LEXEME_BYTES)
+
+
 def _tsvector_literal(tokens: list[Token]) -> str:
     """Surface forms (weight A) and marked stems (weight B) at each word's position (1-based, capped)."""
     positions: dict[str, list[str]] = {}
@@ -262,36 +359,53 @@ def _tsvector_literal(tokens: list[Token]) -> str:
 
 
 def snippet(body: str, query: Query, language: str | None = None, words: int = SNIPPET_WORDS) -> str:
-    """A piece of ``body`` around the first match, HTML-escaped, each matched word in ``<mark>…</mark>``.
+    """A piece of ``body`` around the first match, HTML-escaped, each matched word in ``<mark>…</mark>``."""
+    return Highlighter(query)(body, language, words)
+
+
+class Highlighter:
+    """Snippets of one query for a page of items (``snippet``), each distinct word analysed once per page.
 
     Words are matched as the index matches them (surface form, stem, or prefix); without a match
-    (the hit was in the title) it is the beginning of the text. Only the words up to the first
-    match and those of the piece are analysed, each distinct word once.
+    (the hit was in the title) the piece is the beginning of the text. Only the words up to the first
+    match and those of the piece are looked at.
     """
-    surfaces, stems, prefixes = _match_terms(query, language)
-    seen: dict[str, bool] = {}
 
-    def matches(start: int, end: int) -> bool:
-        word = body[start:end]
-        if word not in seen:
-            seen[word] = _matches(word, language, surfaces, stems, prefixes)
-        return seen[word]
+    def __init__(self, query: Query):
+        self.query = query
+        self.terms: dict[str | None, tuple[set[str], set[str], list[str]]] = {}
+        self.seen: dict[tuple[str, str | None], bool] = {}
 
-    spans = word_spans(body)
-    hit = next((i for i, (start, end) in enumerate(spans) if matches(start, end)), 0)
-    first = max(0, hit - words // 3)
-    chosen = spans[first : first + words]
-    if not chosen:
-        return ""
-    parts = ["…" if first > 0 else ""]
-    cursor = chosen[0][0] if first > 0 else 0
-    for start, end in chosen:
-        parts.append(html.escape(body[cursor:start]))
-        word = html.escape(body[start:end])
-        parts.append(f"<mark>{word}</mark>" if matches(start, end) else word)
-        cursor = end
-    parts.append("…" if first + words < len(spans) else html.escape(body[cursor:]))
-    return re.sub(r"\s+", " ", "".join(parts)).strip()
+    def matches(self, word: str, language: str | None) -> bool:
+        key = (word, language)
+        if key not in self.seen:
+            if language not in self.terms:
+                self.terms[language] = _match_terms(self.query, language)
+            self.seen[key] = _matches(word, language, *self.terms[language])
+        return self.seen[key]
+
+    def __call__(self, body: str, language: str | None = None, words: int = SNIPPET_WORDS) -> str:
+        spans: list[tuple[int, int]] = []
+        hit = None
+        for start, end in iter_word_spans(body):
+            spans.append((start, end))
+            if hit is None and self.matches(body[start:end], language):
+                hit = len(spans) - 1
+            if hit is not None and len(spans) > max(0, hit - words // 3) + words:
+                break  # the piece and one word past it (which says whether "…" ends it) are read
+        first = max(0, (hit or 0) - words // 3)
+        chosen = spans[first : first + words]
+        if not chosen:
+            return ""
+        parts = ["…" if first > 0 else ""]
+        cursor = chosen[0][0] if first > 0 else 0
+        for start, end in chosen:
+            parts.append(html.escape(body[cursor:start]))
+            word = html.escape(body[start:end])
+            parts.append(f"<mark>{word}</mark>" if self.matches(body[start:end], language) else word)
+            cursor = end
+        parts.append("…" if first + words < len(spans) else html.escape(body[cursor:]))
+        return re.sub(r"\s+", " ", "".join(parts)).strip()
 
 
 def _match_terms(query: Query, language: str | None) -> tuple[set[str], set[str], list[str]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -71,7 +72,12 @@ def analyze(text: str, language: str | None = None) -> list[Token]:
 
 def word_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of every word of ``text`` as written (diacritics inside it included)."""
-    return [match.span() for match in _RAW_WORD.finditer(text)]
+    return list(iter_word_spans(text))
+
+
+def iter_word_spans(text: str) -> Iterator[tuple[int, int]]:
+    """``word_spans`` one at a time (a snippet stops reading a long text once it has its piece)."""
+    return (match.span() for match in _RAW_WORD.finditer(text))
 
 
 def query_forms(word: str, language: str | None = None) -> list[tuple[str, tuple[str, ...]]]:
