@@ -57,6 +57,9 @@ def test_the_wheel_ships_the_default_config_and_the_sample_pages(wheel):
     shipped_pages = {Path(n).name for n in names if n.startswith("workers/defaults/pages/")}
     assert shipped_pages == {p.name for p in (PROJECT_ROOT / "seeds" / "pages").glob("*.html")}
     assert any(n.startswith("workers/storage/migrations/versions/") for n in names)
+    for folder in ("templates", "static"):  # the web page, served by the API from the package itself
+        shipped = {Path(n).name for n in names if n.startswith(f"workers/api/{folder}/")}
+        assert shipped == {p.name for p in (PROJECT_ROOT / "workers" / "api" / folder).iterdir()}, folder
 
 
 def test_mirsad_demo_from_an_installed_wheel_in_another_folder(installed, tmp_path):

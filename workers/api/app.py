@@ -10,9 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import Iterable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
@@ -24,13 +23,24 @@ from sqlalchemy import select, text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from workers.api import pages
 from workers.api.metrics import metrics_text
+from workers.api.params import (
+    MAX_ID,
+    MAX_URLS_PER_PUSH,
+    Text,
+    follow,
+    has_control,
+    item_filter,
+    no_control,
+    stop_following,
+    when_param,
+)
 from workers.api.watches import watch_routes
-from workers.core.errors import ConnectionFailed, DatabaseUnavailable, ForbiddenAddress, MirsadError
+from workers.core.errors import DatabaseUnavailable, MirsadError
 from workers.core.settings import get_settings
 from workers.runtime.push import push
 from workers.runtime.status import status_report
-from workers.stages.fetch import check_url
 from workers.storage import sources, tokens
 from workers.storage.db import session_scope
 from workers.storage.health import sites_overview
@@ -40,17 +50,12 @@ from workers.storage.items import (
     entity_summary,
     iter_items,
     list_items,
-    parse_tag,
     stories_page,
 )
 from workers.storage.models import Item, Source, UrlRecord
 from workers.storage.store import get_story, item_to_dict
-from workers.text.query import parse
 
 MAX_LIMIT = 500
-MAX_ID = 2**31 - 1  # PostgreSQL's integer columns
-MAX_URLS_PER_PUSH = 1000
-_DURATION = re.compile(r"^(\d{1,6})([mhd])$")
 
 T = TypeVar("T")
 bearer = HTTPBearer(auto_error=False, description="a token from `mirsad tokens add NAME --scope read|write`")
@@ -59,10 +64,10 @@ bearer = HTTPBearer(auto_error=False, description="a token from `mirsad tokens a
 def needs(scope: str):
     """A dependency that lets the request through with a token of ``scope`` (or, for reads, an open API)."""
 
-    def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+    def check(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
         if credentials is None:
-            if scope == "read" and get_settings().api_reads_open:
-                return
+            if scope == "read" and (get_settings().api_reads_open or _signed_in(request)):
+                return  # a web page's session reads (an export link); it never writes through the JSON API
             raise HTTPException(
                 401,
                 "a bearer token is needed: Authorization: Bearer TOKEN (mirsad tokens add)",
@@ -78,9 +83,13 @@ def needs(scope: str):
     return Depends(check)
 
 
+def _signed_in(request: Request) -> bool:
+    web_auth = getattr(request.app.state, "web_auth", None)
+    return web_auth is not None and web_auth.cookie_scope(request) is not None
+
+
 READ, WRITE = needs("read"), needs("write")
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
-Text = Annotated[str | None, Query(max_length=1000)]
 
 
 class ErrorBody(BaseModel):
@@ -118,6 +127,7 @@ def create_app() -> FastAPI:
     _errors(app)
     _routes(app)
     app.include_router(watch_routes(READ, WRITE))
+    pages.install(app)
     return app
 
 
@@ -153,7 +163,7 @@ def _errors(app: FastAPI) -> None:
 def _routes(app: FastAPI) -> None:  # noqa: C901 (one function per endpoint; they share the helpers below)
     @app.post("/urls", dependencies=[WRITE], summary="Push URLs (the verdicts of `mirsad push`, one per URL)")
     def push_urls(body: PushRequest) -> dict:
-        if any(_has_control(url) for url in body.urls):
+        if any(has_control(url) for url in body.urls):
             raise HTTPException(400, "a URL contains a control character")
         return {
             "results": [
@@ -210,7 +220,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 (one function per endpoint; the
         request: Request, since: Text = None, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20, cursor: Text = None
     ) -> dict:
         with session_scope() as session:
-            found, next_cursor = stories_page(session, _when(since, "since"), limit, cursor)
+            found, next_cursor = stories_page(session, when_param(since, "since"), limit, cursor)
         return {"items": found, "next": _next(request, next_cursor)}
 
     @app.get("/stories/{story_id}", dependencies=[READ], summary="One story: its items in order of publication")
@@ -228,7 +238,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 (one function per endpoint; the
         value: Annotated[str, Path(max_length=255)],
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
     ) -> dict:
-        _no_control(value, "value")
+        no_control(value, "value")
         with session_scope() as session:
             summary = entity_summary(session, kind, value, limit)
             summary["items"] = [item_to_dict(i) for i in summary["items"]]
@@ -242,21 +252,14 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 (one function per endpoint; the
 
     @app.post("/sources", dependencies=[WRITE], status_code=201, summary="Follow a feed or sitemap")
     def source_add(body: SourceRequest) -> dict:
-        _no_control(body.url, "url")
-        _guarded(body.url)
-        _edit_sources(lambda config_dir: sources.add_to_file(config_dir, body.url, body.every or sources.DEFAULT_EVERY))
+        follow(body.url, body.every)
         with session_scope() as session:
             added = session.scalars(select(Source).where(Source.url == body.url.strip())).one()
             return {"id": added.id, **sources.describe(added, datetime.now(UTC))}
 
     @app.delete("/sources/{source_id}", dependencies=[WRITE], status_code=204, summary="Stop following a source")
     def source_remove(source_id: Id) -> Response:
-        with session_scope() as session:
-            found = session.get(Source, source_id)
-            url = found.url if found else None
-        if url is None:
-            raise HTTPException(404, f"no source #{source_id}")
-        _edit_sources(lambda config_dir: sources.remove_from_file(config_dir, url))
+        stop_following(source_id)
         return Response(status_code=204)
 
     @app.get(
@@ -313,48 +316,6 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 (one function per endpoint; the
         return JSONResponse(checks, status_code=200 if healthy else 503)
 
 
-def item_filter(
-    q: Text = None,
-    tag: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006 (FastAPI's way)
-    language: Annotated[str | None, Query(max_length=16)] = None,
-    site: Annotated[str | None, Query(max_length=255)] = None,
-    story: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    since: Text = None,
-    until: Text = None,
-) -> ItemFilter:
-    """The item filters shared by /items and /export: ``q`` (the query language), tags, language, site, story, dates."""
-    for name, value in (("q", q), ("language", language), ("site", site), *(("tag", t) for t in tag)):
-        _no_control(value, name)
-    return ItemFilter(
-        query=parse(q or ""),
-        tags=tuple(parse_tag(t) for t in tag),
-        language=language or None,
-        site=site or None,
-        story=story,
-        since=_when(since, "since"),
-        until=_when(until, "until"),
-    )
-
-
-def _when(value: str | None, name: str) -> datetime | None:
-    """An ISO date or date-time (UTC unless it says), or a duration back from now (30m, 2h, 7d)."""
-    if not value:
-        return None
-    _no_control(value, name)
-    if match := _DURATION.match(value.strip()):
-        unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
-        return datetime.now(UTC) - timedelta(**{unit: int(match.group(1))})
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise HTTPException(
-            400, f"{name}: {value!r} is not an ISO date (2026-11-30, 2026-11-30T08:00Z) or a duration (30m, 2h, 7d)"
-        ) from None
-    if isinstance(moment, date) and not isinstance(moment, datetime):
-        moment = datetime.combine(moment, datetime.min.time())
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _found(thing: T | None, missing: str) -> T:
     """``thing``, or a 404 saying what is missing."""
     if thing is None:
@@ -362,43 +323,8 @@ def _found(thing: T | None, missing: str) -> T:
     return thing
 
 
-def _has_control(value: str) -> bool:
-    return any(ord(ch) < 32 or ch == "\x7f" for ch in value)
-
-
-def _no_control(value: str | None, name: str) -> None:
-    """A NUL (which PostgreSQL refuses in text) or another control character is a 400, not a 500."""
-    if value is not None and _has_control(value):
-        raise HTTPException(400, f"{name}: contains a control character")
-    if value is not None and any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-        raise HTTPException(400, f"{name}: is not valid Unicode")
-
-
 def _next(request: Request, cursor: str | None) -> str | None:
     return str(request.url.include_query_params(cursor=cursor)) if cursor else None
-
-
-def _guarded(url: str) -> None:
-    """A URL fetch's address guard refuses (a private, loopback or metadata address, an internal
-    service's port) is a 422 saying why, a malformed one a 400; a host that does not resolve now is
-    let through (fetch checks every address again)."""
-    try:
-        check_url(url.strip(), get_settings())
-    except ForbiddenAddress as exc:
-        raise HTTPException(422, f"url: {exc}") from None
-    except ConnectionFailed:
-        pass
-
-
-def _edit_sources(edit) -> None:
-    """Edit config/sources.yaml (ValueError: a 400 naming why) and bring the database in step at once."""
-    config_dir = get_settings().config_dir
-    try:
-        edit(config_dir)
-    except ValueError as exc:
-        raise HTTPException(400, str(exc)) from None
-    with session_scope() as session:
-        sources.sync_from_config(session, config_dir)
 
 
 CSV_COLUMNS = (

@@ -206,6 +206,15 @@ class Settings:
             "shown": "http://MIRSAD_API_HOST:MIRSAD_API_PORT",
         },
     )
+    web_secret: str = field(
+        default="",
+        metadata={
+            "doc": "Key that signs the web page's session and CSRF cookies; unset: one is generated once and "
+            "kept in the file web-secret beside the SQLite database (else in $XDG_DATA_HOME/mirsad), so "
+            "restarts keep sessions. Give every API process of a deployment the same one.",
+            "shown": "generated, kept in web-secret",
+        },
+    )
 
     @property
     def private_networks_allowed(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | Literal[True]:

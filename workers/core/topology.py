@@ -7,6 +7,7 @@ names are a contract with messages already queued: change them only with a migra
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -97,3 +98,11 @@ TASK_ROUTES = {stage.task_name: {"queue": stage.queue} for stage in STAGES} | {
     SEND_DIGESTS_TASK: {"queue": DELIVERIES_QUEUE},
     SWEEP_WATCHES_TASK: {"queue": MAINTENANCE_QUEUE},
 }
+
+
+def arrivals_channel(broker_url: str) -> str:
+    """The Redis pub/sub channel on which the store step announces each stored item's id.
+
+    Pub/sub channels are shared by every database of a Redis server, so the name carries the broker
+    URL's digest: two deployments on one server (other database numbers) never hear each other."""
+    return "mirsad.arrivals." + hashlib.sha256(broker_url.encode("utf-8")).hexdigest()[:16]

@@ -134,7 +134,7 @@ class StepOutcome:
     retry_after: float | None = None
     elapsed_ms: float = 0.0
     next_claim: Claim | None = None
-    item_id: int | None = None  # the store stage: the item stored
+    item_id: int | None = None  # the store stage: the new item stored (not when the URL was an alias)
 
 
 def run_step(
@@ -193,7 +193,7 @@ def _attempt(stage: Step, claim: Claim, max_attempts: int, then: Step | None, st
         with session_scope(durable=False) as session:
             stored = stage.persist(session, claim, output)
             moved = ledger.advance(session, claim, takes, gives, None, stored.item_id, stored.detail, stored.alias_of)
-        item_id = stored.item_id
+        item_id = stored.item_id if moved and stored.alias_of is None else None  # a new item, not an alias
     elif then is not None:
         with step_scope() as db:
             next_claim = ledger.advance_and_begin(db, claim, takes, gives, output)

@@ -13,10 +13,10 @@ import binascii
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal, get_args
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from workers.core.errors import MirsadError
@@ -49,6 +49,7 @@ class ItemFilter:
     story: int | None = None
     since: datetime | None = None
     until: datetime | None = None
+    ids: tuple[int, ...] = ()  # only these items (does a new arrival belong to a listing?)
 
     def merged(self) -> ItemFilter:
         """The query's field filters folded into the listing's (``lang:ar`` is ``language=ar``)."""
@@ -64,6 +65,7 @@ class ItemFilter:
             self.story,
             self.since,
             self.until,
+            self.ids,
         )
 
 
@@ -166,13 +168,7 @@ def iter_items(wanted: ItemFilter, database_url: str | None = None, batch: int =
     last_id = 0
     while True:
         with session_scope(database_url) as session:
-            match = compile_text(wanted.query, session.get_bind().dialect.name, _only_language(wanted))
-            statement = _filtered(select(Item.id), wanted).where(Item.id > last_id)
-            if wanted.since or wanted.until or wanted.site:
-                statement = statement.join(ItemSearch, ItemSearch.item_id == Item.id)
-            if match is not None:
-                match.prefer_index(session)
-                statement = statement.where(Item.id.in_(match.ids()))
+            statement = _matching_ids(session, wanted).where(Item.id > last_id)
             ids = session.scalars(statement.order_by(Item.id).limit(batch)).all()
             if not ids:
                 return
@@ -185,13 +181,63 @@ def iter_items(wanted: ItemFilter, database_url: str | None = None, batch: int =
 
 def count_items(session: Session, wanted: ItemFilter) -> int:
     """How many stored items match ``wanted``: a cut list says of how many, a watch's preview how many match now."""
-    wanted = wanted.merged()
+    matching = _matching_ids(session, wanted.merged()).subquery()
+    return session.scalar(select(func.count()).select_from(matching)) or 0
+
+
+def _matching_ids(session: Session, wanted: ItemFilter) -> Select:
+    """The ids of the items matching ``wanted`` (already merged), in no order."""
     match = compile_text(wanted.query, session.get_bind().dialect.name, _only_language(wanted))
-    statement = _filtered(select(func.count(Item.id)), wanted).outerjoin(ItemSearch, ItemSearch.item_id == Item.id)
+    statement = _filtered(select(Item.id), wanted).outerjoin(ItemSearch, ItemSearch.item_id == Item.id)
     if match is not None:
         match.prefer_index(session)
         statement = statement.where(Item.id.in_(match.ids()))
-    return session.scalar(statement) or 0
+    return statement
+
+
+FACET_KINDS = ("country", "topic", "person", "org")
+FACET_SPANS = (("1d", timedelta(days=1)), ("7d", timedelta(days=7)), ("30d", timedelta(days=30)))
+
+
+def facets(session: Session, wanted: ItemFilter, limit: int = 8) -> dict:
+    """Counts of the items matching ``wanted`` by language, site, tag kind (the ``limit`` commonest values
+    of each) and recency (published or stored in the last day, week, month), for narrowing a search."""
+    wanted = wanted.merged()
+    matching = _matching_ids(session, wanted).subquery()
+    ids = select(matching.c.id)
+    count = func.count(func.distinct(TagRecord.item_id))
+
+    def top(column, *where) -> list[tuple[str, int]]:
+        n = func.count()
+        rows = session.execute(
+            select(column, n).where(*where).group_by(column).order_by(n.desc(), column).limit(limit)
+        ).all()
+        return [(value, total) for value, total in rows if value]
+
+    found: dict[str, object] = {
+        "total": session.scalar(select(func.count()).select_from(matching)) or 0,
+        "language": top(Item.language, Item.id.in_(ids)),
+        "site": top(ItemSearch.site, ItemSearch.item_id.in_(ids)),
+    }
+    for kind in FACET_KINDS:
+        rows = session.execute(
+            select(TagRecord.value, count)
+            .where(TagRecord.item_id.in_(ids), TagRecord.kind == kind)
+            .group_by(TagRecord.value)
+            .order_by(count.desc(), TagRecord.value)
+            .limit(limit)
+        ).all()
+        found[kind] = [(value, total) for value, total in rows]
+    date = func.coalesce(ItemSearch.published, Item.stored_at)
+    now = datetime.now(UTC)
+    spans = session.execute(
+        select(*(func.count(case((date >= now - span, 1))) for _, span in FACET_SPANS))
+        .select_from(Item)
+        .outerjoin(ItemSearch, ItemSearch.item_id == Item.id)
+        .where(Item.id.in_(ids))
+    ).one()
+    found["since"] = [(name, total) for (name, _), total in zip(FACET_SPANS, spans, strict=True)]
+    return found
 
 
 def _filtered(statement: Select, wanted: ItemFilter) -> Select:
@@ -207,6 +253,8 @@ def _filtered(statement: Select, wanted: ItemFilter) -> Select:
     stories = [*([wanted.story] if wanted.story is not None else []), *(int(s) for s in filters.get("story", ()))]
     if stories:
         statement = statement.where(Item.story_id.in_(sorted(set(stories))))
+    if wanted.ids:
+        statement = statement.where(Item.id.in_(wanted.ids))
     for kind, value in wanted.tags:
         statement = statement.where(
             exists().where(TagRecord.item_id == Item.id, TagRecord.kind == kind, TagRecord.value == value)
@@ -316,3 +364,18 @@ def entity_summary(session: Session, kind: str, value: str, limit: int = 20) -> 
         "co_mentions": [{"kind": k, "value": v, "items_count": n} for k, v, n in co_rows],
         "daily": [{"date": str(d), "count": n} for d, n in daily],
     }
+
+
+def tags_named(session: Session, item_ids: list[int], kinds: tuple[str, ...]) -> dict[str, list[tuple[str, int]]]:
+    """Per kind, the values tagged in the items ``item_ids`` with how many of them name each, commonest first."""
+    count = func.count(func.distinct(TagRecord.item_id))
+    rows = session.execute(
+        select(TagRecord.kind, TagRecord.value, count)
+        .where(TagRecord.item_id.in_(item_ids), TagRecord.kind.in_(kinds))
+        .group_by(TagRecord.kind, TagRecord.value)
+        .order_by(count.desc(), TagRecord.value)
+    ).all()
+    named: dict[str, list[tuple[str, int]]] = {kind: [] for kind in kinds}
+    for kind, value, total in rows:
+        named[kind].append((value, total))
+    return named

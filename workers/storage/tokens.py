@@ -79,8 +79,13 @@ def revoke(session: Session, name: str) -> None:
 
 def scope_of(session: Session, token: str) -> str | None:
     """The scope of a valid token (and its use noted), or None."""
+    return scope_of_hash(session, hash_token(token))
+
+
+def scope_of_hash(session: Session, token_hash: str) -> str | None:
+    """``scope_of`` for a token known by its hash (the web page's session cookie carries only the hash)."""
     row = session.execute(
-        select(ApiToken.id, ApiToken.scope, ApiToken.last_used_at).where(ApiToken.token_hash == hash_token(token))
+        select(ApiToken.id, ApiToken.scope, ApiToken.last_used_at).where(ApiToken.token_hash == token_hash)
     ).first()
     if row is None:
         return None
