@@ -3,7 +3,9 @@
 Items pushed while the feed is open appear without a reload; search in Arabic and Turkish with
 facets; the item, story, entity, sources and status pages; the write forms; a hostile page whose
 title, author, text and URL carry script, onerror, javascript: links and bidi overrides runs
-nothing and still reads; screenshots of every page at 1280×800 and 390×844, none wider than 390 px.
+nothing and still reads; the watches page's live preview, adding a watch (its secret shown once), a
+watch's matches and deliveries with resend and remove; screenshots of every page at 1280×800 and
+390×844, none wider than 390 px.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from tests.fixture_server import FixtureServer
 from tests.labelled_search import bench
 from tests.labelled_stories import load_fixture
 from tests.stack_helpers import wait_final, wait_until
+from tests.test_watches import Receiver, about, write_page
 from workers.core.document import Document, Tag
 from workers.core.urls import canonicalize, url_hash
 from workers.runtime.pipeline import tag_document
 from workers.storage.db import session_scope
-from workers.storage.models import Item
+from workers.storage.models import Delivery, Item, Watch
 from workers.storage.store import store_item
 
 pytestmark = pytest.mark.integration
@@ -338,11 +341,131 @@ def test_a_hostile_page_runs_nothing_and_still_reads(site, browser, pages):
     page.close()
 
 
+PREVIEW_WORD = "Qasrbuzayan"
+HOSTILE_PREVIEW_TITLE = f'<img src=x onerror=alert("preview")> <script>alert("p")</script> {PREVIEW_WORD} pier'
+
+
+def store_preview_items(database_url: str) -> list[str]:
+    """Twelve items naming PREVIEW_WORD, published a day apart, the newest with a hostile title: the titles,
+    newest first (stored directly: no watch sees them)."""
+    titles = []
+    with session_scope(database_url) as session:
+        for n in range(12):
+            title = HOSTILE_PREVIEW_TITLE if n == 11 else f"Harbour {PREVIEW_WORD} briefing number {n}"
+            url = f"https://preview.example/{PREVIEW_WORD}/{n}"
+            document = Document(
+                text=f"Officials described the {PREVIEW_WORD} harbour works, phase {n}, to the visiting delegation.",
+                title=title,
+                url=url,
+                language="en",
+                published_at=f"2026-11-{n + 1:02d}T08:00:00+00:00",
+            )
+            store_item(session, url_hash(url), url, document)
+            titles.append(title)
+    return titles[::-1]
+
+
+def test_watches_page_live_preview_adding_a_watch_and_its_deliveries(site, browser, pages):
+    newest_first = store_preview_items(site.database_url)
+    seen = watched(browser)
+    page = seen.page
+    page.goto(site.url("/watches"))
+    assert page.locator("nav a[href='/watches']").count() == 1
+    query_box = page.locator("form.watch-form input[name=query]")
+    query_box.press_sequentially(f"harbour {PREVIEW_WORD}", delay=30)  # typed: the preview follows
+    page.wait_for_function("() => document.querySelector('#preview-count')?.textContent === '12'", timeout=10_000)
+    assert page.locator("#preview .row h3").all_inner_texts() == newest_first[:10]  # the latest ten, newest first
+    assert page.locator("#preview .row h3 a").first.get_attribute("href").startswith("/items/")
+    page.wait_for_timeout(300)  # an onerror would have fired by now
+    assert page.locator("img, [onerror]").count() == 0  # the hostile title is text
+    assert page.inner_text("#preview .row h3 >> nth=0") == HOSTILE_PREVIEW_TITLE
+    bearer = {"Authorization": f"Bearer {site.read}"}
+    api = httpx.get(site.url("/watches/preview"), params={"q": f"harbour {PREVIEW_WORD}"}, headers=bearer).json()
+    assert api["count"] == 12 and [i["title"] for i in api["items"]] == newest_first[:10]  # the API's preview
+
+    query_box.fill("")
+    query_box.press_sequentially('"unclosed', delay=30)
+    page.wait_for_selector("#preview-error", timeout=10_000)
+    assert "unclosed quote" in page.inner_text("#preview-error")
+
+    receiver = Receiver().start()
+    try:
+        query_box.fill(PREVIEW_WORD)
+        page.fill("form.watch-form input[name=name]", "Harbour works")
+        page.fill("form.watch-form input[name=webhook]", "http://169.254.169.254/latest/hook")  # the metadata address
+        page.click("form.watch-form button[type=submit]")
+        refusal = page.inner_text("#watch-error")
+        assert "169.254.169.254" in refusal and "\n" not in refusal  # the address guard's reason, one line
+        assert page.input_value("form.watch-form input[name=query]") == PREVIEW_WORD  # nothing typed is lost
+        page.wait_for_function("() => document.querySelector('#preview-count')?.textContent === '12'")
+
+        page.fill("form.watch-form input[name=webhook]", receiver.url)
+        page.click("form.watch-form button[type=submit]")
+        secret = page.inner_text("#new-secret code.secret")
+        assert re.fullmatch(r"whsec_[A-Za-z0-9+/=]+", secret), secret
+        row = page.locator("table.watches tr", has_text="Harbour works")
+        assert row.count() == 1 and PREVIEW_WORD in row.inner_text() and receiver.url in row.inner_text()
+        assert row.locator("a[href$='/feed.atom']").count() == 1
+        page.goto(site.url("/watches"))
+        assert page.locator("#new-secret").count() == 0 and secret not in page.content()  # shown once only
+        with session_scope(site.database_url) as session:
+            watch_id = session.query(Watch.id).filter(Watch.name == "Harbour works").scalar()
+
+        name = write_page(pages.pages_dir, "watched-harbour", "watched-harbour", about(PREVIEW_WORD))
+        [item_id] = site.stored(site.push([pages.url(name)]))
+        wait_until(lambda: item_id in receiver.items(), 30, "the watch's webhook")
+        feed = page.request.get(site.url(f"/watches/{watch_id}/feed.atom"))  # the page's link, with its cookie
+        assert feed.status == 200 and f"/items/{item_id}" in feed.text()
+
+        page.goto(site.url(f"/watches/{watch_id}"))
+        assert page.locator(f"section.matches a[href='/items/{item_id}']").count() == 1
+        [delivery] = page.locator("table.deliveries tbody tr").all()
+        assert "sent" in delivery.inner_text()
+        with session_scope(site.database_url) as session:  # as MIRSAD_WEBHOOK_MAX_ATTEMPTS failures leave it
+            dead = session.query(Delivery).filter(Delivery.watch_id == watch_id).one()
+            dead.state, dead.last_error = "dead", "HTTP 500 from the receiver"
+            delivery_id = dead.id
+        page.reload()
+        dead_row = page.locator(f"#delivery-{delivery_id}")
+        assert "dead" in dead_row.inner_text() and "HTTP 500 from the receiver" in dead_row.inner_text()
+        dead_row.locator("button", has_text="Resend").click()
+        assert f"delivery {delivery_id} sent again" in page.inner_text(".notice")
+        wait_until(lambda: receiver.items().count(item_id) == 2, 30, "the resent delivery")
+        page.goto(site.url(f"/watches/{watch_id}"))
+        assert "sent" in page.inner_text(f"#delivery-{delivery_id}")
+        assert page.locator(f"#delivery-{delivery_id} button").count() == 0  # a sent one has no resend button
+
+        page.set_viewport_size(PHONE)
+        for path in ("/watches", f"/watches/{watch_id}"):
+            page.goto(site.url(path))
+            assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"], path
+        page.locator("form.watch-form input[name=query]").press_sequentially(PREVIEW_WORD, delay=20)
+        page.wait_for_function("() => document.querySelector('#preview-count')?.textContent === '12'")
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]  # with the preview
+        page.set_viewport_size(DESKTOP)
+
+        page.goto(site.url(f"/watches/{watch_id}"))
+        page.click("form.remove button")
+        assert "watch Harbour works removed" in page.inner_text(".notice")
+        assert page.locator("table.watches tr", has_text="Harbour works").count() == 0
+    finally:
+        receiver.stop()
+    assert not seen.troubles, seen.troubles
+    page.close()
+
+
 def test_screenshots_of_every_page_and_none_overflows_at_390_px(site, browser, tmp_path_factory):
     folder = screenshot_dir(tmp_path_factory.mktemp("screenshots"))
     story = site.stories["naval-ar-anadolu"]
     with session_scope(site.database_url) as session:
         story_id = session.get(Item, story).story_id
+    watch = httpx.post(
+        site.url("/watches"),
+        json={"name": "Defence cooperation تعاون", "query": "تعاون country:LY"},
+        headers={"Authorization": f"Bearer {site.write}"},
+        timeout=30,
+    )
+    assert watch.status_code == 201, watch.text
     paths = {
         "feed": "/",
         "search": "/search?q=" + quote("تعاون"),
@@ -352,6 +475,8 @@ def test_screenshots_of_every_page_and_none_overflows_at_390_px(site, browser, t
         "entity": "/entities/country/LY",
         "sources": "/sources",
         "status": "/status",
+        "watches": "/watches",
+        "watch": f"/watches/{watch.json()['id']}",
         "signin": "/signin",
     }
     seen = watched(browser)

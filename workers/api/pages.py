@@ -1,12 +1,14 @@
 """The web page: small server-rendered pages (Jinja2, autoescaped) over the same functions as the JSON API.
 
 A browser asking for HTML at ``/``, ``/search``, ``/items/{id}``, ``/stories/{id}``,
-``/entities/{kind}/{value}``, ``/sources`` or ``/status`` gets a page; any other client gets the API's
-JSON at the same paths (``HtmlFirst`` routes by the Accept header to the pages under ``/ui``). The
-live feed listens at ``/events`` (Server-Sent Events fed by ``runtime.arrivals``), swapped into the
-page by htmx's SSE extension. Page text is hostile: Jinja2 escapes everything, links are kept
-only for http(s) URLs, bidi controls are dropped from one-line fields and every piece is isolated
-(``dir="auto"``), and a Content-Security-Policy forbids any script that is not one of our files.
+``/entities/{kind}/{value}``, ``/sources``, ``/status``, ``/watches`` or ``/watches/{id}`` gets a page; any
+other client gets the API's JSON at the same paths (``HtmlFirst`` routes by the Accept header to the
+pages under ``/ui``). The live feed listens at ``/events`` (Server-Sent Events fed by
+``runtime.arrivals``), swapped into the page by htmx's SSE extension; a watch's live preview is an
+htmx fragment (``/ui/watches/preview``) over the API's own ``storage.watches.preview``.
+Page text is hostile: Jinja2 escapes everything, links are kept only for http(s) URLs, bidi controls
+are dropped from one-line fields and every piece is isolated (``dir="auto"``), and a
+Content-Security-Policy forbids any script that is not one of our files.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
@@ -41,15 +44,17 @@ from workers.api.params import (
     stop_following,
     when_param,
 )
+from workers.api.watches import WatchRequest
 from workers.api.web_auth import CSRF_COOKIE, SESSION_COOKIE, SESSION_DAYS, WebAuth, bearer_token
 from workers.core.errors import DatabaseUnavailable, MirsadError
 from workers.core.settings import get_settings
 from workers.core.topology import arrivals_channel
 from workers.core.urls import site_of
+from workers.runtime.dispatch import send_delivery
 from workers.runtime.push import push
 from workers.runtime.replay import requeue
 from workers.runtime.status import status_report
-from workers.storage import sources, tokens
+from workers.storage import sources, tokens, watches
 from workers.storage.db import session_scope
 from workers.storage.items import (
     ENTITY_KINDS,
@@ -62,10 +67,13 @@ from workers.storage.items import (
 )
 from workers.storage.models import Item, UrlRecord
 from workers.storage.store import get_story
+from workers.text.query import QueryError
 
 HERE = pathlib.Path(__file__).resolve().parent
 UI = "/ui"  # where the pages live; HtmlFirst sends a browser's GET of a public path here
-PAGE_PATH = re.compile(r"^/(?:|search|items/\d+|stories/\d+|entities/[^/]+/.+|sources|status|signin)$")
+PAGE_PATH = re.compile(
+    r"^/(?:|search|items/\d+|stories/\d+|entities/[^/]+/.+|sources|status|signin|watches|watches/\d+)$"
+)
 FEED_PAGE = 50
 SEARCH_PAGE = 20
 CHART_DAYS = 30
@@ -639,6 +647,122 @@ def requeue_form(
     no_control(reason, "reason")
     done = requeue("the web page", reason=reason or None, since=when_param(since, "since"))
     return _status(request, who, f"{len(done)} failed or dead URLs requeued")
+
+
+# -- watches -----------------------------------------------------------------------------------------------
+
+
+@router.get(f"{UI}/watches")
+def watches_page(request: Request, who: Reader) -> HTMLResponse:
+    return _watches(request, who)
+
+
+def _watches(
+    request: Request,
+    who: Viewer,
+    notice: str | None = None,
+    created: dict | None = None,
+    error: str | None = None,
+    form: dict | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    with session_scope() as session:
+        listed = [watches.to_dict(w, watches.match_counts(session, w.id)) for w in watches.listing(session)]
+    return render(
+        request,
+        who,
+        "watches.html",
+        status_code,
+        watches=listed,
+        notice=notice,
+        created=created,
+        error=error,
+        form=form or {},
+    )
+
+
+@router.get(f"{UI}/watches/preview")
+def watch_preview_fragment(
+    request: Request, who: Reader, query: Annotated[str, Query(max_length=2000)] = ""
+) -> HTMLResponse:
+    """The live preview under the query box (an htmx fragment): how many stored items match now, the latest ten."""
+    if not query.strip():
+        return render(request, who, "_preview.html", query="", count=None, items=[], error=None)
+    try:
+        with session_scope() as session:
+            count, latest = watches.preview(session, query)
+            return render(request, who, "_preview.html", query=query, count=count, items=latest, error=None)
+    except QueryError as exc:
+        return render(request, who, "_preview.html", query=query, count=None, items=[], error=str(exc))
+
+
+@router.get(f"{UI}/watches/{{watch_id}}")
+def watch_page(request: Request, who: Reader, watch_id: Annotated[int, Path(ge=1, le=2**31 - 1)]) -> HTMLResponse:
+    return _watch(request, who, watch_id)
+
+
+def _watch(request: Request, who: Viewer, watch_id: int, notice: str | None = None) -> HTMLResponse:
+    with session_scope() as session:
+        try:
+            watch = watches.find(session, watch_id)
+        except watches.WatchError:
+            raise HTTPException(404, f"no watch #{watch_id}") from None
+        matches, sent = watches.recent(session, watch.id)
+        return render(
+            request,
+            who,
+            "watch.html",
+            watch=watches.to_dict(watch, watches.match_counts(session, watch.id)),
+            matches=matches,
+            deliveries=sent,
+            notice=notice,
+        )
+
+
+@router.post(f"{UI}/watches/add")
+def watch_add_form(
+    request: Request,
+    who: Writer,
+    name: Annotated[str, Form(max_length=1000)] = "",
+    query: Annotated[str, Form(max_length=10_000)] = "",
+    webhook: Annotated[str, Form(max_length=10_000)] = "",
+    email: Annotated[str, Form(max_length=1000)] = "",
+    digest: Annotated[str, Form(max_length=100)] = "",
+) -> HTMLResponse:
+    """Add a watch from the form: the API's checks, then the secret shown this once; a refusal on the form."""
+    form = {"name": name, "query": query, "webhook": webhook, "email": email, "digest": digest}
+    try:
+        body = WatchRequest(name=name, query=query, webhook=webhook or None, email=email or None, digest=digest or None)
+        with session_scope() as session:
+            watch = watches.add(session, body.name, body.query, get_settings(), body.webhook, body.email, body.digest)
+            created = {**watches.to_dict(watch), "secret": watch.secret}
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return _watches(request, who, error=f"{where}: {first.get('msg')}", form=form, status_code=400)
+    except MirsadError as exc:
+        return _watches(request, who, error=one_line(str(exc)), form=form, status_code=400)
+    return _watches(request, who, notice=f"watch {one_line(created['name'])} added", created=created)
+
+
+@router.post(f"{UI}/watches/{{watch_id}}/remove")
+def watch_remove_form(request: Request, who: Writer, watch_id: int) -> HTMLResponse:
+    with session_scope() as session:
+        try:
+            watch = watches.find(session, watch_id)
+        except watches.WatchError:
+            raise HTTPException(404, f"no watch #{watch_id}") from None
+        name = watch.name
+        watches.remove(session, watch.id)
+    return _watches(request, who, notice=f"watch {one_line(name)} removed")
+
+
+@router.post(f"{UI}/watches/{{watch_id}}/resend/{{delivery_id}}")
+def delivery_resend_form(request: Request, who: Writer, watch_id: int, delivery_id: int) -> HTMLResponse:
+    with session_scope() as session:
+        watches.reopen(session, delivery_id)
+    send_delivery(delivery_id)
+    return _watch(request, who, watch_id, notice=f"delivery {delivery_id} sent again")
 
 
 # -- signing in ----------------------------------------------------------------------------------------------

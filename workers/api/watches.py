@@ -1,6 +1,7 @@
 """The watches' endpoints: ``/watches`` (add, list, show, remove, live preview), a watch's Atom feed, ``/alerts``.
 
-The feed takes its read token as ``?token=`` since feed readers cannot send headers. Item text in
+The feed takes its read token as ``?token=`` since feed readers cannot send headers (a browser signed in
+to the web page may follow the page's link to it with its session cookie). Item text in
 the feed is escaped by the XML serialiser and cleaned of the control characters XML forbids.
 """
 
@@ -11,7 +12,7 @@ import xml.etree.ElementTree as ET
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.params import Depends
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -95,10 +96,14 @@ def watch_routes(READ: Depends, WRITE: Depends) -> APIRouter:  # noqa: C901, N80
         summary="A watch's matches as an Atom feed, newest first (read token as ?token=)",
         response_class=Response,
     )
-    def watch_feed(watch_id: Id, token: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+    def watch_feed(
+        request: Request, watch_id: Id, token: Annotated[str | None, Query(max_length=200)] = None
+    ) -> Response:
         settings = get_settings()
+        web_auth = getattr(request.app.state, "web_auth", None)  # the web page's session, when it is installed
+        signed_in = token is None and web_auth is not None and web_auth.cookie_scope(request) is not None
         with session_scope() as session:
-            if token is None and not settings.api_reads_open:
+            if token is None and not settings.api_reads_open and not signed_in:
                 raise HTTPException(401, "a read token is needed: ?token=TOKEN (mirsad tokens add NAME --scope read)")
             if token is not None and not tokens.allows(tokens.scope_of(session, token), "read"):
                 raise HTTPException(401, "unknown or revoked token")
