@@ -65,7 +65,7 @@ from workers.storage.items import (
     parse_tag,
     tags_named,
 )
-from workers.storage.models import Item, UrlRecord
+from workers.storage.models import Delivery, Item, UrlRecord
 from workers.storage.store import get_story
 from workers.text.query import QueryError
 
@@ -760,6 +760,8 @@ def watch_remove_form(request: Request, who: Writer, watch_id: int) -> HTMLRespo
 @router.post(f"{UI}/watches/{{watch_id}}/resend/{{delivery_id}}")
 def delivery_resend_form(request: Request, who: Writer, watch_id: int, delivery_id: int) -> HTMLResponse:
     with session_scope() as session:
+        if session.scalar(select(Delivery.watch_id).where(Delivery.id == delivery_id)) != watch_id:
+            raise HTTPException(404, f"watch #{watch_id} has no delivery {delivery_id}")
         watches.reopen(session, delivery_id)
     send_delivery(delivery_id)
     return _watch(request, who, watch_id, notice=f"delivery {delivery_id} sent again")
