@@ -71,7 +71,7 @@ def watch_routes(READ: Depends, WRITE: Depends) -> APIRouter:  # noqa: C901, N80
             count, latest = watches.preview(session, q)
             return {"count": count, "items": [item_to_dict(item) for item in latest]}
 
-    @router.get("/watches/{watch_id}", dependencies=[READ], summary="One watch: its recent matches and deliveries")
+    @router.get("/watches/{watch_id:int}", dependencies=[READ], summary="One watch: its recent matches and deliveries")
     def watch_show(watch_id: Id) -> dict:
         with session_scope() as session:
             watch = _watch(session, watch_id)
@@ -85,14 +85,14 @@ def watch_routes(READ: Depends, WRITE: Depends) -> APIRouter:  # noqa: C901, N80
                 "deliveries": [watches.delivery_to_dict(d, watch.name) for d in sent],
             }
 
-    @router.delete("/watches/{watch_id}", dependencies=[WRITE], status_code=204, summary="Remove a watch")
+    @router.delete("/watches/{watch_id:int}", dependencies=[WRITE], status_code=204, summary="Remove a watch")
     def watch_remove(watch_id: Id) -> Response:
         with session_scope() as session:
             watches.remove(session, _watch(session, watch_id).id)
         return Response(status_code=204)
 
     @router.get(
-        "/watches/{watch_id}/feed.atom",
+        "/watches/{watch_id:int}/feed.atom",
         summary="A watch's matches as an Atom feed, newest first (read token as ?token=)",
         response_class=Response,
     )
