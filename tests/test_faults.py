@@ -224,7 +224,12 @@ def wait_claimed(database_url: str, url: str, state: str, attempt: int, timeout:
         record = record_of(database_url, url)
         return record is not None and record.state == state and record.attempts >= attempt
 
-    wait_until(claimed, timeout, f"{url} to be claimed in state {state} for attempt {attempt}")
+    try:
+        wait_until(claimed, timeout, f"{url} to be claimed in state {state} for attempt {attempt}")
+    except TimeoutError:
+        record = record_of(database_url, url)
+        found = "no row" if record is None else f"{record.state}, attempt {record.attempts}"
+        raise TimeoutError(f"{url} never claimed in state {state} for attempt {attempt}; it is: {found}") from None
 
 
 def wait_settled(database_url: str, expected_rows: int, timeout: float) -> None:
